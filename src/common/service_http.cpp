@@ -1,0 +1,74 @@
+#include "claimcheck/common/service_http.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+namespace claimcheck {
+namespace {
+
+// Large enough for any JSON the services exchange, small enough that a flood of bytes cannot
+// exhaust memory. Files never travel over these HTTP endpoints.
+constexpr std::size_t kMaxRequestBodyBytes = 1 << 20;
+constexpr time_t kIoTimeoutSeconds = 10;
+
+}  // namespace
+
+ServiceHttp::ServiceHttp(MetricsRegistry& metrics) : metrics_(metrics) {
+  server_.set_payload_max_length(kMaxRequestBodyBytes);
+  server_.set_read_timeout(kIoTimeoutSeconds, 0);
+  server_.set_write_timeout(kIoTimeoutSeconds, 0);
+
+  server_.Get("/health", [this](const httplib::Request&, httplib::Response& response) {
+    nlohmann::json body = {{"status", "UP"}};
+    for (const auto& check : checks_) {
+      std::string detail;
+      const bool healthy = check.check(detail);
+      body["components"][check.name] = {{"status", healthy ? "UP" : "DOWN"}};
+      if (!detail.empty()) {
+        body["components"][check.name]["detail"] = detail;
+      }
+      if (!healthy) {
+        body["status"] = "DOWN";
+      }
+    }
+    response.status = body["status"] == "UP" ? 200 : 503;
+    response.set_content(body.dump(), "application/json");
+  });
+
+  server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+    response.set_content(metrics_.render(), "text/plain; version=0.0.4");
+  });
+}
+
+ServiceHttp::~ServiceHttp() { stop(); }
+
+void ServiceHttp::add_health_check(HealthCheck check) { checks_.push_back(std::move(check)); }
+
+int ServiceHttp::bind(const std::string& host, int port) {
+  const int bound = port == 0 ? server_.bind_to_any_port(host) : server_.bind_to_port(host, port)
+                                                                    ? port
+                                                                    : -1;
+  if (bound <= 0) {
+    throw std::runtime_error("cannot listen for HTTP on " + host + ":" + std::to_string(port));
+  }
+  return bound;
+}
+
+void ServiceHttp::start() {
+  thread_ = std::thread([this] {
+    if (!server_.listen_after_bind()) {
+      spdlog::error("HTTP server stopped unexpectedly; /health and the API are unreachable");
+    }
+  });
+}
+
+void ServiceHttp::stop() {
+  server_.stop();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+}  // namespace claimcheck

@@ -1,0 +1,59 @@
+#include "claimcheck/common/config.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+
+namespace claimcheck {
+namespace {
+
+std::filesystem::path write_yaml(const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("claimcheck-config-" + std::to_string(::getpid()) + ".yaml");
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(Config, LayersOverridesOverEnvironmentOverFile) {
+  const auto path = write_yaml("broker:\n  host: file-host\n  port: 5672\n  vhost: /\n");
+  ::setenv("CCTEST_BROKER_PORT", "5673", 1);
+  ::setenv("CCTEST_BROKER_VHOST", "env-vhost", 1);
+  const Config config = Config::load(path, "CCTEST_", {"broker.vhost=flag-vhost"});
+  EXPECT_EQ(config.get_string("broker.host", "x"), "file-host");
+  EXPECT_EQ(config.get_int("broker.port", 0), 5673);
+  EXPECT_EQ(config.get_string("broker.vhost", "x"), "flag-vhost");
+  EXPECT_EQ(config.get_string("broker.user", "guest"), "guest");
+  ::unsetenv("CCTEST_BROKER_PORT");
+  ::unsetenv("CCTEST_BROKER_VHOST");
+}
+
+TEST(Config, WrongTypeNamesKeyAndFile) {
+  const auto path = write_yaml("broker:\n  port: many\n");
+  const Config config = Config::load(path, "CCTEST_", {});
+  try {
+    (void)config.get_int("broker.port", 0);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("broker.port"), std::string::npos);
+    EXPECT_NE(std::string(error.what()).find(path.string()), std::string::npos);
+  }
+}
+
+TEST(Config, MissingFileAndBadOverrideAreErrors) {
+  EXPECT_THROW(Config::load("/nonexistent/claimcheck.yaml", "CCTEST_", {}), ConfigError);
+  EXPECT_THROW(Config::load(std::nullopt, "CCTEST_", {"novalue"}), ConfigError);
+}
+
+TEST(Config, ParsesDurationsAndLists) {
+  const auto path = write_yaml("lease: 90s\npoll: 250ms\nurls: [a, b]\n");
+  const Config config = Config::load(path, "CCTEST_", {"extra=c, d"});
+  EXPECT_EQ(config.get_duration("lease", {}), std::chrono::seconds(90));
+  EXPECT_EQ(config.get_duration("poll", {}), std::chrono::milliseconds(250));
+  EXPECT_EQ(config.get_list("urls", {}), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(config.get_list("extra", {}), (std::vector<std::string>{"c", "d"}));
+  EXPECT_FALSE(parse_duration("5 parsecs").has_value());
+}
+
+}  // namespace
+}  // namespace claimcheck
