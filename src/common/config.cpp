@@ -40,7 +40,9 @@ YAML::Node find_node(const YAML::Node& root, std::string_view key) {
     const YAML::Node& const_current = current;
     YAML::Node next = const_current[part];
     if (!next.IsDefined()) {
-      return next;
+      // A missing key yields an "invalid" node that throws on most queries; hand out a plain
+      // undefined node instead.
+      return YAML::Node(YAML::NodeType::Undefined);
     }
     current = next;
   }
