@@ -31,7 +31,8 @@ FileSink::FileSink(const std::filesystem::path& path)
 }
 
 void FileSink::write(std::span<const std::byte> bytes) {
-  out_.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out_.write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
   if (!out_) {
     throw std::runtime_error("write error on '" + path_.string() + "'");
   }

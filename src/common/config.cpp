@@ -69,8 +69,8 @@ Config Config::load(const std::optional<std::filesystem::path>& file, std::strin
     try {
       root = YAML::LoadFile(file->string());
     } catch (const YAML::Exception& error) {
-      throw ConfigError("configuration file '" + file->string() + "' is not valid YAML: " +
-                        error.what());
+      throw ConfigError("configuration file '" + file->string() +
+                        "' is not valid YAML: " + error.what());
     }
     if (root.IsNull()) {
       root = YAML::Node(YAML::NodeType::Map);
@@ -90,7 +90,9 @@ Config Config::load(const std::optional<std::filesystem::path>& file, std::strin
   return Config(std::move(root), std::move(env_prefix), std::move(parsed), file);
 }
 
-Config Config::empty(std::string env_prefix) { return load(std::nullopt, std::move(env_prefix), {}); }
+Config Config::empty(std::string env_prefix) {
+  return load(std::nullopt, std::move(env_prefix), {});
+}
 
 std::string Config::source_name() const { return file_ ? file_->string() : "<none>"; }
 

@@ -27,9 +27,9 @@ std::optional<std::string> decode(std::string_view text, int variant) {
   std::string bytes(text.size() / 4 * 3 + 3, '\0');
   std::size_t length = 0;
   const char* end = nullptr;
-  const int rc = sodium_base642bin(reinterpret_cast<unsigned char*>(bytes.data()), bytes.size(),
-                                   text.data(), text.size(), /*ignore=*/nullptr, &length, &end,
-                                   variant);
+  const int rc =
+      sodium_base642bin(reinterpret_cast<unsigned char*>(bytes.data()), bytes.size(), text.data(),
+                        text.size(), /*ignore=*/nullptr, &length, &end, variant);
   if (rc != 0 || end != text.data() + text.size()) {
     return std::nullopt;
   }

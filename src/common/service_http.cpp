@@ -1,8 +1,8 @@
 #include "claimcheck/common/service_http.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 namespace claimcheck {
@@ -47,9 +47,9 @@ ServiceHttp::~ServiceHttp() { stop(); }
 void ServiceHttp::add_health_check(HealthCheck check) { checks_.push_back(std::move(check)); }
 
 int ServiceHttp::bind(const std::string& host, int port) {
-  const int bound = port == 0 ? server_.bind_to_any_port(host) : server_.bind_to_port(host, port)
-                                                                    ? port
-                                                                    : -1;
+  const int bound = port == 0                          ? server_.bind_to_any_port(host)
+                    : server_.bind_to_port(host, port) ? port
+                                                       : -1;
   if (bound <= 0) {
     throw std::runtime_error("cannot listen for HTTP on " + host + ":" + std::to_string(port));
   }

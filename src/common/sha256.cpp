@@ -1,12 +1,12 @@
 #include "claimcheck/common/sha256.hpp"
 
-#include "claimcheck/common/encoding.hpp"
-
 #include <openssl/evp.h>
 
 #include <algorithm>
 #include <array>
 #include <stdexcept>
+
+#include "claimcheck/common/encoding.hpp"
 
 namespace claimcheck {
 

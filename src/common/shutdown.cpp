@@ -32,9 +32,9 @@ void ShutdownSignal::wait() {
 bool ShutdownSignal::wait_for(std::chrono::milliseconds timeout) {
   const sigset_t set = shutdown_signals();
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
-  const timespec wait_time{seconds.count(),
-                           std::chrono::duration_cast<std::chrono::nanoseconds>(timeout - seconds)
-                               .count()};
+  const timespec wait_time{
+      seconds.count(),
+      std::chrono::duration_cast<std::chrono::nanoseconds>(timeout - seconds).count()};
   return sigtimedwait(&set, nullptr, &wait_time) > 0;
 }
 
