@@ -21,6 +21,10 @@ using SteadyClock = std::chrono::steady_clock;
 // A registration is a small JSON document; anything larger is not a Eureka instance.
 constexpr std::size_t kMaxRegistrationBytes = 64 * 1024;
 
+// Bounds the delta log under a registration storm; a client that misses changes notices the
+// apps__hashcode mismatch and fetches the full registry instead.
+constexpr std::size_t kMaxRecentChanges = 10'000;
+
 constexpr const char* kJson = "application/json";
 constexpr const char* kText = "text/plain";
 
@@ -388,6 +392,9 @@ class RegistryServer::Impl {
   // Callers hold mutex_ exclusively.
   void record_change(const std::string& app, json instance) {
     changes_.push_back({SteadyClock::now(), app, std::move(instance)});
+    if (changes_.size() > kMaxRecentChanges) {
+      changes_.pop_front();
+    }
     ++delta_version_;
   }
 

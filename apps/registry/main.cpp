@@ -1,0 +1,123 @@
+// claimcheck-registry: the Eureka-compatible service registry every claimcheck service (and any
+// Spring Cloud service) registers in.
+//
+//   claimcheck-registry [--config FILE] [--set key=value]... [--host HOST] [--port PORT]
+//
+// Serves /eureka, /health and /metrics until SIGINT or SIGTERM. Exit codes: 0 after a shutdown
+// signal, 2 when it could not start.
+
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "claimcheck/common/config.hpp"
+#include "claimcheck/common/logging.hpp"
+#include "claimcheck/common/metrics.hpp"
+#include "claimcheck/common/service_http.hpp"
+#include "claimcheck/common/shutdown.hpp"
+#include "claimcheck/registry/registry_server.hpp"
+
+namespace {
+
+using namespace claimcheck;
+
+constexpr int kStopped = 0;
+constexpr int kCouldNotStart = 2;
+
+std::chrono::milliseconds positive_duration(const Config& config, std::string_view key,
+                                            std::chrono::milliseconds fallback) {
+  const auto value = config.get_duration(key, fallback);
+  if (value <= std::chrono::milliseconds::zero()) {
+    throw ConfigError("configuration key '" + std::string(key) + "' must be longer than 0");
+  }
+  return value;
+}
+
+std::size_t positive_count(const Config& config, std::string_view key, std::int64_t fallback) {
+  const auto value = config.get_int(key, fallback);
+  if (value <= 0) {
+    throw ConfigError("configuration key '" + std::string(key) + "' must be at least 1");
+  }
+  return static_cast<std::size_t>(value);
+}
+
+registry::RegistryServerOptions server_options(const Config& config) {
+  registry::RegistryServerOptions options;
+  options.eviction_interval =
+      positive_duration(config, "registry.eviction-interval", options.eviction_interval);
+  options.default_lease_duration = std::chrono::duration_cast<std::chrono::seconds>(
+      positive_duration(config, "registry.default-lease-duration", options.default_lease_duration));
+  options.delta_retention =
+      positive_duration(config, "registry.delta-retention", options.delta_retention);
+  options.max_instances_per_app =
+      positive_count(config, "registry.max-instances-per-app",
+                     static_cast<std::int64_t>(options.max_instances_per_app));
+  options.max_apps =
+      positive_count(config, "registry.max-apps", static_cast<std::int64_t>(options.max_apps));
+  return options;
+}
+
+int serve(const Config& config, ShutdownSignal& shutdown) {
+  init_logging("registry", config.get_string("logging.level", "info"));
+  const std::string host = config.get_string("server.host", "127.0.0.1");
+  const auto port = config.get_int("server.port", 8761);
+  if (port < 0 || port > 65535) {
+    throw ConfigError("configuration key 'server.port' must be 0-65535, not " +
+                      std::to_string(port));
+  }
+  const auto options = server_options(config);
+
+  MetricsRegistry metrics;
+  ServiceHttp http(metrics);
+  registry::RegistryServer server(http, metrics, options);
+  const int bound = http.bind(host, static_cast<int>(port));
+  server.start();
+  http.start();
+  spdlog::info("serving /eureka, /health and /metrics on http://{}:{} (eviction every {} ms)", host,
+               bound, options.eviction_interval.count());
+
+  shutdown.wait();
+  spdlog::info("shutdown signal received; stopping");
+  http.stop();
+  server.stop();
+  return kStopped;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // First, so that every thread started later inherits the blocked signals.
+  ShutdownSignal shutdown;
+
+  CLI::App app{"claimcheck registry: Eureka-compatible service discovery"};
+  std::string config_file;
+  std::vector<std::string> overrides;
+  std::string host;
+  std::optional<int> port;
+  app.add_option("--config", config_file, "YAML configuration file")->check(CLI::ExistingFile);
+  app.add_option("--set", overrides, "Override a configuration key: key=value (repeatable)");
+  app.add_option("--host", host, "Address to listen on (server.host)");
+  app.add_option("--port", port, "Port to listen on (server.port)")->check(CLI::Range(0, 65535));
+  CLI11_PARSE(app, argc, argv);
+
+  // The dedicated flags win over everything, like --set.
+  if (!host.empty()) {
+    overrides.push_back("server.host=" + host);
+  }
+  if (port) {
+    overrides.push_back("server.port=" + std::to_string(*port));
+  }
+  try {
+    const std::optional<std::filesystem::path> file =
+        config_file.empty() ? std::nullopt : std::optional<std::filesystem::path>(config_file);
+    return serve(Config::load(file, "CLAIMCHECK_REGISTRY_", overrides), shutdown);
+  } catch (const std::exception& error) {
+    std::cerr << "claimcheck-registry: cannot start: " << error.what() << '\n';
+    return kCouldNotStart;
+  }
+}
