@@ -1,0 +1,127 @@
+#include "claimcheck/store/store.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+#include <system_error>
+
+#include "claimcheck/common/encoding.hpp"
+#include "sqlite_store.hpp"
+
+namespace claimcheck::store {
+namespace {
+
+constexpr std::string_view kSqlitePrefix = "sqlite:";
+
+bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+std::string sqlite_path_of(const std::string& location) {
+  if (location.starts_with(kSqlitePrefix)) {
+    return location.substr(kSqlitePrefix.size());
+  }
+  if (location.starts_with("mongodb://") || location.starts_with("mongodb+srv://")) {
+    // The location is not echoed: a MongoDB URI may carry a password.
+    throw StoreError(StoreErrc::kInvalidArgument,
+                     "store location is a MongoDB URI, but GridFS support is not built yet; "
+                     "use 'sqlite:PATH' or a file path for the embedded store");
+  }
+  if (const auto scheme_end = location.find("://"); scheme_end != std::string::npos) {
+    throw StoreError(StoreErrc::kInvalidArgument,
+                     "store location has unknown scheme '" + location.substr(0, scheme_end) +
+                         "'; expected 'sqlite:PATH', a file path or 'mongodb://...'");
+  }
+  return location;
+}
+
+void create_parent_directory(const std::string& path) {
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) {
+    return;
+  }
+  std::error_code error;
+  std::filesystem::create_directories(parent, error);
+  if (error) {
+    throw StoreError(StoreErrc::kBackend, "cannot create directory '" + parent.string() +
+                                              "' for sqlite store '" + path +
+                                              "': " + error.message());
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(StoreErrc code) {
+  switch (code) {
+    case StoreErrc::kNotFound:
+      return "not-found";
+    case StoreErrc::kMissingChunk:
+      return "corrupt-missing-chunk";
+    case StoreErrc::kBadChunkSize:
+      return "corrupt-bad-chunk-size";
+    case StoreErrc::kExtraChunk:
+      return "corrupt-extra-chunk";
+    case StoreErrc::kBadChunkNumber:
+      return "corrupt-bad-chunk-number";
+    case StoreErrc::kLengthMismatch:
+      return "corrupt-length-mismatch";
+    case StoreErrc::kDigestMismatch:
+      return "corrupt-digest-mismatch";
+    case StoreErrc::kInvalidArgument:
+      return "invalid-argument";
+    case StoreErrc::kBackend:
+      return "backend";
+  }
+  return "unknown";
+}
+
+StoreError::StoreError(StoreErrc code, std::string message)
+    : std::runtime_error(std::move(message)), code_(code) {}
+
+bool StoreError::is_corruption() const {
+  switch (code_) {
+    case StoreErrc::kMissingChunk:
+    case StoreErrc::kBadChunkSize:
+    case StoreErrc::kExtraChunk:
+    case StoreErrc::kBadChunkNumber:
+    case StoreErrc::kLengthMismatch:
+    case StoreErrc::kDigestMismatch:
+      return true;
+    case StoreErrc::kNotFound:
+    case StoreErrc::kInvalidArgument:
+    case StoreErrc::kBackend:
+      return false;
+  }
+  return false;
+}
+
+std::unique_ptr<Store> open_store(const std::string& location, std::uint32_t chunk_size) {
+  if (chunk_size == 0 || chunk_size > kMaxChunkSize) {
+    throw StoreError(
+        StoreErrc::kInvalidArgument,
+        fmt::format("store chunk size {} is outside 1..{}", chunk_size, kMaxChunkSize));
+  }
+  const std::string path = sqlite_path_of(location);
+  if (path.empty()) {
+    throw StoreError(StoreErrc::kInvalidArgument,
+                     "store location '" + location + "' names no database file");
+  }
+  create_parent_directory(path);
+  return open_sqlite_store(path, chunk_size);
+}
+
+std::string new_file_id(std::chrono::system_clock::time_point now) {
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  // Four bytes of seconds, as an ObjectId has; the clamp only matters for clocks before 1970
+  // or after 2106.
+  const auto timestamp = static_cast<std::uint32_t>(
+      std::clamp<std::int64_t>(seconds, 0, std::numeric_limits<std::uint32_t>::max()));
+  return fmt::format("{:08x}", timestamp) + random_hex(8);
+}
+
+bool is_file_id(std::string_view text) {
+  return text.size() == 24 && std::all_of(text.begin(), text.end(), is_lower_hex);
+}
+
+}  // namespace claimcheck::store
