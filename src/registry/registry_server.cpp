@@ -163,6 +163,8 @@ class RegistryServer::Impl {
   }
 
  private:
+  // TODO(registry): the status override endpoints (PUT/DELETE /eureka/apps/{APP}/{id}/status)
+  // that Spring's service-registry actuator uses; they answer 404 until then.
   void add_routes(httplib::Server& server) {
     server.Post(R"(/eureka/apps/([^/]+))", [this](const auto& request, auto& response) {
       handle_register(request, response);

@@ -256,9 +256,10 @@ TEST(RegistryServer, HeartbeatsKeepAShortLeaseAlive) {
   options.eviction_interval = std::chrono::milliseconds(100);
   RunningRegistry registry(options);
   auto client = registry.client();
-  ASSERT_EQ(post(client, "ORDERS", eureka_registration("ORDERS", "orders-1", 1)), 204);
+  // Six beats half a second apart span 1.5 leases of 2 s.
+  ASSERT_EQ(post(client, "ORDERS", eureka_registration("ORDERS", "orders-1", 2)), 204);
   for (int beat = 0; beat < 6; ++beat) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
     auto renewed = client.Put("/eureka/apps/ORDERS/orders-1", kAcceptJson, "", "");
     ASSERT_TRUE(renewed);
     ASSERT_EQ(renewed->status, 200) << "evicted after " << beat << " heartbeats";
