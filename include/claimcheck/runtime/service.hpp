@@ -1,0 +1,77 @@
+#pragma once
+
+/// What every claimcheck service does the same way at start: read its options and layered
+/// configuration, set up logging, register in the registry with heartbeats, and find the auth
+/// server through the registry.
+///
+/// Configuration keys shared by the services (each under the service's own env prefix):
+///   registry.urls        Eureka service URLs (list; default http://127.0.0.1:8761/eureka)
+///   registry.timeout     per-request timeout (default 5s)
+///   registry.renewal-interval, registry.lease-duration  heartbeat period and lease (30s, 90s)
+///   advertise.host       the host other services reach this one at (default 127.0.0.1)
+///   auth.url             fixed auth server base URL; when empty it is resolved by the registry
+///   auth.issuer, auth.audience, auth.leeway               what tokens must carry
+///   auth.client-id, auth.client-secret, auth.scope        this service's own credentials
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "claimcheck/common/config.hpp"
+#include "claimcheck/registry/registry_client.hpp"
+#include "claimcheck/token/token_client.hpp"
+#include "claimcheck/token/verifier.hpp"
+
+namespace claimcheck::runtime {
+
+/// Application names in the registry.
+inline constexpr std::string_view kAuthApp = "CLAIMCHECK-AUTH";
+inline constexpr std::string_view kResourceApp = "CLAIMCHECK-RESOURCE";
+inline constexpr std::string_view kClientApp = "CLAIMCHECK-CLIENT";
+
+/// Authorities (token scopes) the message flow needs.
+inline constexpr std::string_view kSendAuthority = "files.send";
+inline constexpr std::string_view kReplyAuthority = "files.reply";
+
+/// The flags every service takes: --config FILE, --set key=value (repeatable), --log-level.
+struct CommonOptions {
+  std::optional<std::filesystem::path> config_file;
+  std::vector<std::string> overrides;
+  std::string log_level = "info";
+};
+
+/// Adds the common flags to `app`, storing into `options` (which must outlive parsing).
+void add_common_options(CLI::App& app, CommonOptions& options);
+
+/// Loads the configuration named by `options` and sets up logging for `service_name`.
+/// Throws ConfigError.
+Config load_service_config(const CommonOptions& options, std::string_view service_name,
+                           std::string env_prefix);
+
+/// A registry client for the configured registry URLs.
+std::unique_ptr<registry::RegistryClient> make_registry_client(const Config& config);
+
+/// Registers `app` at the advertised host and `port` with heartbeats (until the client stops).
+/// Throws registry::RegistryError when no registry accepts it.
+void register_service(registry::RegistryClient& registry, const Config& config,
+                      std::string_view app, int port);
+
+/// The auth server's base URL: auth.url when configured, otherwise an UP instance of
+/// CLAIMCHECK-AUTH from the registry (throws registry::RegistryError naming it when none).
+std::string auth_base_url(const Config& config, registry::RegistryClient& registry);
+
+/// A verifier for tokens from the configured issuer and audience, loading the JWKS from the
+/// auth server found through the registry. `registry` must outlive the verifier.
+std::unique_ptr<token::TokenVerifier> make_token_verifier(const Config& config,
+                                                          registry::RegistryClient& registry);
+
+/// A client_credentials token source for this service's own credentials. `registry` must
+/// outlive it. Throws ConfigError when auth.client-id or auth.client-secret is missing.
+std::unique_ptr<token::TokenClient> make_token_client(const Config& config,
+                                                      registry::RegistryClient& registry);
+
+}  // namespace claimcheck::runtime

@@ -1,0 +1,103 @@
+#include "claimcheck/runtime/service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "claimcheck/common/logging.hpp"
+
+namespace claimcheck::runtime {
+namespace {
+
+constexpr std::chrono::milliseconds kDefaultTimeout{5000};
+
+std::chrono::milliseconds network_timeout(const Config& config) {
+  return config.get_duration("registry.timeout", kDefaultTimeout);
+}
+
+}  // namespace
+
+void add_common_options(CLI::App& app, CommonOptions& options) {
+  app.add_option_function<std::string>(
+         "-c,--config", [&options](const std::string& path) { options.config_file = path; },
+         "YAML configuration file")
+      ->check(CLI::ExistingFile);
+  app.add_option("--set", options.overrides,
+                 "Override a configuration key, e.g. --set broker.port=5673 (repeatable)")
+      ->expected(1)
+      ->take_all();
+  app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str();
+}
+
+Config load_service_config(const CommonOptions& options, std::string_view service_name,
+                           std::string env_prefix) {
+  Config config = Config::load(options.config_file, std::move(env_prefix), options.overrides);
+  init_logging(service_name, config.get_string("log.level", options.log_level));
+  return config;
+}
+
+std::unique_ptr<registry::RegistryClient> make_registry_client(const Config& config) {
+  return std::make_unique<registry::RegistryClient>(
+      config.get_list("registry.urls", {"http://127.0.0.1:8761/eureka"}), network_timeout(config));
+}
+
+void register_service(registry::RegistryClient& registry, const Config& config,
+                      std::string_view app, int port) {
+  registry::InstanceRegistration registration;
+  registration.app = std::string(app);
+  registration.host = config.get_string("advertise.host", "127.0.0.1");
+  registration.port = port;
+  registration.renewal_interval = std::chrono::duration_cast<std::chrono::seconds>(
+      config.get_duration("registry.renewal-interval", std::chrono::seconds(30)));
+  registration.lease_duration = std::chrono::duration_cast<std::chrono::seconds>(
+      config.get_duration("registry.lease-duration", std::chrono::seconds(90)));
+  registry.start(registration);
+  spdlog::info("registered as {} at {}:{}", app, registration.host, port);
+}
+
+std::string auth_base_url(const Config& config, registry::RegistryClient& registry) {
+  std::string url = config.get_string("auth.url", "");
+  if (url.empty()) {
+    url = registry.resolve(std::string(kAuthApp));
+  }
+  while (!url.empty() && url.back() == '/') {
+    url.pop_back();
+  }
+  return url;
+}
+
+std::unique_ptr<token::TokenVerifier> make_token_verifier(const Config& config,
+                                                          registry::RegistryClient& registry) {
+  token::VerifierSettings settings;
+  settings.issuer = config.get_string("auth.issuer", "claimcheck-auth");
+  settings.audience = config.get_string("auth.audience", "claimcheck");
+  settings.leeway = std::chrono::duration_cast<std::chrono::seconds>(
+      config.get_duration("auth.leeway", std::chrono::seconds(30)));
+  const auto timeout = network_timeout(config);
+  // The auth server is looked up on every fetch, so a verifier keeps working when auth moves.
+  token::JwksFetcher fetcher = [&config, &registry, timeout]() -> std::optional<std::string> {
+    try {
+      return token::http_jwks_fetcher(auth_base_url(config, registry) + "/oauth2/jwks", timeout)();
+    } catch (const registry::RegistryError& error) {
+      spdlog::warn("cannot load signing keys, auth server not found: {}; keeping cached keys",
+                   error.what());
+      return std::nullopt;
+    }
+  };
+  return std::make_unique<token::TokenVerifier>(settings, std::move(fetcher));
+}
+
+std::unique_ptr<token::TokenClient> make_token_client(const Config& config,
+                                                      registry::RegistryClient& registry) {
+  std::string client_id = config.get_string("auth.client-id", "");
+  std::string secret = config.get_string("auth.client-secret", "");
+  if (client_id.empty() || secret.empty()) {
+    throw ConfigError("auth.client-id and auth.client-secret must be set (config file " +
+                      config.source_name() + " or " + config.env_name("auth.client-secret") + ")");
+  }
+  return std::make_unique<token::TokenClient>(
+      [&config, &registry] { return auth_base_url(config, registry) + "/oauth2/token"; },
+      std::move(client_id), std::move(secret), config.get_string("auth.scope", ""),
+      network_timeout(config));
+}
+
+}  // namespace claimcheck::runtime
