@@ -1,0 +1,42 @@
+#pragma once
+
+/// Turns one request message into its reply: decode, verify the token, redeem the claim,
+/// run the operation. Knows nothing of the broker, so it is exercised without one.
+///
+/// Contract: handle() never throws for anything a message can contain. Bad JSON, a missing
+/// field, a bad or expired token, an unknown operation, a missing or corrupt file: each becomes
+/// an error reply with a distinct errorCode, and no operation ever finishes on a file that
+/// failed verification. Only a failure of this process's own dependencies (the store's
+/// database failing) reaches the caller, as store::StoreError of kind kBackend. Not
+/// thread-safe: one handler per consuming thread.
+
+#include <string_view>
+
+#include "claimcheck/common/metrics.hpp"
+#include "claimcheck/message/envelope.hpp"
+#include "claimcheck/resource/operation.hpp"
+#include "claimcheck/store/store.hpp"
+#include "claimcheck/token/verifier.hpp"
+
+namespace claimcheck::resource {
+
+class RequestHandler {
+ public:
+  RequestHandler(store::Store& store, token::TokenVerifier& verifier,
+                 const OperationCatalog& operations, MetricsRegistry& metrics);
+
+  /// The reply for `body`; its token is left empty for the caller to fill with its own.
+  /// `fallback_correlation_id` (the AMQP property) is used when the body has none to offer.
+  message::FileReply handle(std::string_view body, std::string_view fallback_correlation_id);
+
+ private:
+  message::FileReply redeem(const message::FileRequest& request, message::FileReply reply);
+
+  store::Store& store_;
+  token::TokenVerifier& verifier_;
+  const OperationCatalog& operations_;
+  Counter& processed_;
+  Counter& rejected_;
+};
+
+}  // namespace claimcheck::resource

@@ -1,0 +1,140 @@
+#include "claimcheck/resource/request_handler.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "claimcheck/common/encoding.hpp"
+
+namespace claimcheck::resource {
+namespace {
+
+message::FileReply error_reply(message::FileReply reply, std::string_view code, std::string text) {
+  reply.error_code = std::string(code);
+  reply.error = std::move(text);
+  reply.response.clear();
+  return reply;
+}
+
+std::string_view error_code_for(token::TokenStatus status) {
+  const std::string_view category = token::error_category(status);
+  if (category == "token-expired") {
+    return message::error_code::kTokenExpired;
+  }
+  if (category == "forbidden") {
+    return message::error_code::kForbidden;
+  }
+  return message::error_code::kUnauthorized;
+}
+
+std::string_view error_code_for(const store::StoreError& error) {
+  if (error.code() == store::StoreErrc::kNotFound) {
+    return message::error_code::kFileNotFound;
+  }
+  return error.is_corruption() ? message::error_code::kCorruptFile
+                               : message::error_code::kBadRequest;
+}
+
+}  // namespace
+
+RequestHandler::RequestHandler(store::Store& store, token::TokenVerifier& verifier,
+                               const OperationCatalog& operations, MetricsRegistry& metrics)
+    : store_(store),
+      verifier_(verifier),
+      operations_(operations),
+      processed_(metrics.counter("claimcheck_requests_processed_total",
+                                 "Requests whose operation finished")),
+      rejected_(metrics.counter("claimcheck_requests_rejected_total",
+                                "Requests answered with an error reply")) {}
+
+message::FileReply RequestHandler::handle(std::string_view body,
+                                          std::string_view fallback_correlation_id) {
+  message::FileReply reply;
+  reply.message_id = random_hex(16);
+  reply.correlation_id = std::string(fallback_correlation_id);
+  reply.created_at = message::now_rfc3339();
+
+  auto decoded = message::decode_request(body);
+  if (auto* error = std::get_if<message::DecodeError>(&decoded)) {
+    rejected_.increment();
+    spdlog::warn("rejecting malformed request {}: {}; replying with an error",
+                 fallback_correlation_id, error->message);
+    return error_reply(std::move(reply), message::error_code::kBadRequest, error->message);
+  }
+  const auto& request = std::get<message::FileRequest>(decoded);
+  reply.correlation_id = request.correlation_id;
+  reply.request_message_id = request.message_id;
+  reply.file_id = request.file_id;
+  reply.file_name = request.file_name;
+  reply.operation = request.operation;
+
+  message::FileReply result = redeem(request, std::move(reply));
+  if (result.ok()) {
+    processed_.increment();
+  } else {
+    rejected_.increment();
+    spdlog::warn("request {} for file {} failed ({}): {}; replying with an error",
+                 request.message_id, request.file_id, result.error_code, result.error);
+  }
+  return result;
+}
+
+message::FileReply RequestHandler::redeem(const message::FileRequest& request,
+                                          message::FileReply reply) {
+  // Authentication comes before anything else: an unauthorized caller learns nothing about
+  // which files or operations exist.
+  const token::VerifyResult verified = verifier_.verify(request.token, "");
+  if (!verified.ok()) {
+    return error_reply(std::move(reply), error_code_for(verified.status),
+                       "access token rejected: " + verified.reason);
+  }
+  Operation* operation = operations_.find(request.operation);
+  if (operation == nullptr) {
+    return error_reply(std::move(reply), message::error_code::kUnknownOperation,
+                       fmt::format("unknown operation '{}'", request.operation));
+  }
+  const std::vector<std::string>& authorities = verified.token->authorities;
+  if (std::find(authorities.begin(), authorities.end(), operation->required_authority()) ==
+      authorities.end()) {
+    return error_reply(std::move(reply), message::error_code::kForbidden,
+                       fmt::format("operation '{}' needs authority '{}'", request.operation,
+                                   operation->required_authority()));
+  }
+  if (!request.store.empty() && request.store != store_.kind()) {
+    return error_reply(std::move(reply), message::error_code::kBadRequest,
+                       fmt::format("file {} is in a '{}' store; this server reads '{}'",
+                                   request.file_id, request.store, store_.kind()));
+  }
+
+  try {
+    const store::FileInfo stored = store_.stat(request.file_id);
+    if (stored.length != request.length || stored.sha256 != request.sha256) {
+      return error_reply(
+          std::move(reply), message::error_code::kCorruptFile,
+          fmt::format("file {} does not match its claim: stored {} bytes sha256 {}, claimed {} "
+                      "bytes sha256 {}",
+                      request.file_id, stored.length, stored.sha256, request.length,
+                      request.sha256));
+    }
+    auto run = operation->start(request);
+    const store::FileInfo verified_file = store_.read(request.file_id, *run);
+    OperationResult outcome = run->finish(verified_file);
+    // Every reply states which bytes it was made from, so the sender can check them.
+    outcome.result.emplace("length", verified_file.length);
+    outcome.result.emplace("sha256", verified_file.sha256);
+    reply.response = std::move(outcome.response);
+    reply.result = std::move(outcome.result);
+    reply.result_file_id = std::move(outcome.result_file_id);
+    return reply;
+  } catch (const store::StoreError& error) {
+    if (error.code() == store::StoreErrc::kBackend) {
+      throw;
+    }
+    return error_reply(std::move(reply), error_code_for(error), error.what());
+  } catch (const std::exception& error) {
+    return error_reply(std::move(reply), message::error_code::kProcessingFailed,
+                       fmt::format("operation '{}' failed on file {}: {}", request.operation,
+                                   request.file_id, error.what()));
+  }
+}
+
+}  // namespace claimcheck::resource

@@ -1,0 +1,206 @@
+#include "claimcheck/resource/request_handler.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "claimcheck/common/encoding.hpp"
+#include "claimcheck/common/sha256.hpp"
+#include "claimcheck/token/signing_key.hpp"
+
+namespace claimcheck::resource {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+using std::chrono::system_clock;
+
+/// A ByteSource over an in-memory string (test inputs only; real files stream from disk).
+class StringSource final : public ByteSource {
+ public:
+  explicit StringSource(std::string data) : data_(std::move(data)) {}
+  std::size_t read(std::span<std::byte> buffer) override {
+    const std::size_t count = std::min(buffer.size(), data_.size() - offset_);
+    std::memcpy(buffer.data(), data_.data() + offset_, count);
+    offset_ += count;
+    return count;
+  }
+
+ private:
+  std::string data_;
+  std::size_t offset_ = 0;
+};
+
+class RequestHandlerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    directory_ = std::filesystem::temp_directory_path() /
+                 ("claimcheck-handler-" + std::to_string(::getpid()) + "-" + random_hex(4));
+    std::filesystem::create_directories(directory_);
+    store_ = store::open_store("sqlite:" + (directory_ / "store.db").string(), /*chunk_size=*/64);
+    const json jwks = {{"keys", json::array({key_.public_jwk()})}};
+    verifier_ = std::make_unique<token::TokenVerifier>(
+        token::VerifierSettings{.issuer = "test-issuer", .audience = "claimcheck"},
+        [jwks] { return std::optional<std::string>(jwks.dump()); });
+    register_builtin_operations(operations_);
+    handler_ = std::make_unique<RequestHandler>(*store_, *verifier_, operations_, metrics_);
+  }
+
+  void TearDown() override { std::filesystem::remove_all(directory_); }
+
+  std::string token(const std::string& scope, seconds lifetime = seconds(300),
+                    system_clock::time_point issued = system_clock::now()) const {
+    const auto at = [](system_clock::time_point time) {
+      return std::chrono::duration_cast<seconds>(time.time_since_epoch()).count();
+    };
+    return token::sign_jwt({{"iss", "test-issuer"},
+                            {"sub", "test-client"},
+                            {"aud", "claimcheck"},
+                            {"iat", at(issued)},
+                            {"nbf", at(issued)},
+                            {"exp", at(issued + lifetime)},
+                            {"jti", random_hex(8)},
+                            {"scope", scope}},
+                           key_);
+  }
+
+  message::FileRequest request_for(const std::string& content) {
+    StringSource source(content);
+    const store::FileInfo stored = store_->put("sample.txt", source, {});
+    message::FileRequest request;
+    request.message_id = random_hex(8);
+    request.file_id = stored.id;
+    request.file_name = stored.filename;
+    request.length = stored.length;
+    request.sha256 = stored.sha256;
+    request.operation = "inspect";
+    request.store = "sqlite";
+    request.token = token("files.send");
+    return request;
+  }
+
+  message::FileReply handle(const message::FileRequest& request) {
+    return handler_->handle(message::encode(request), "amqp-correlation");
+  }
+
+  void execute_sql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((directory_ / "store.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+
+  std::filesystem::path directory_;
+  std::unique_ptr<store::Store> store_;
+  token::SigningKey key_ = token::SigningKey::generate_rs256();
+  std::unique_ptr<token::TokenVerifier> verifier_;
+  OperationCatalog operations_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<RequestHandler> handler_;
+};
+
+TEST_F(RequestHandlerTest, InspectsAVerifiedFile) {
+  const std::string content = std::string(1000, 'x') + "\n";
+  const auto request = request_for(content);
+  const auto reply = handle(request);
+  ASSERT_TRUE(reply.ok()) << reply.error;
+  EXPECT_EQ(reply.correlation_id, request.message_id);
+  EXPECT_EQ(reply.file_id, request.file_id);
+  EXPECT_EQ(reply.result["length"], content.size());
+  EXPECT_EQ(reply.result["sha256"], sha256_hex(content));
+  EXPECT_EQ(reply.result["contentType"], "text/plain; charset=us-ascii");
+}
+
+TEST_F(RequestHandlerTest, EmptyFileIsInspectedAtOnce) {
+  const auto reply = handle(request_for(""));
+  ASSERT_TRUE(reply.ok()) << reply.error;
+  EXPECT_EQ(reply.result["length"], 0);
+}
+
+TEST_F(RequestHandlerTest, MalformedMessageIsABadRequestReply) {
+  const auto reply = handler_->handle("{\"messageId\": 7}", "amqp-correlation");
+  EXPECT_EQ(reply.error_code, "bad-request");
+  EXPECT_EQ(reply.correlation_id, "amqp-correlation");
+  EXPECT_NE(reply.error.find("messageId"), std::string::npos);
+}
+
+// Case T1: alg "none" with an empty signature never gets a file processed.
+TEST_F(RequestHandlerTest, UnsignedTokenIsUnauthorized) {
+  auto request = request_for("secret data");
+  const std::string header = base64url_encode(R"({"alg":"none","typ":"JWT"})");
+  const std::string payload = request.token.substr(
+      request.token.find('.') + 1, request.token.rfind('.') - request.token.find('.') - 1);
+  request.token = header + "." + payload + ".";
+  const auto reply = handle(request);
+  EXPECT_EQ(reply.error_code, "unauthorized");
+  EXPECT_TRUE(reply.result.empty());
+}
+
+// Case T5: a 300-second token on a message that waited 10 minutes in the queue.
+TEST_F(RequestHandlerTest, TokenThatExpiredInTheQueueGetsTokenExpired) {
+  auto request = request_for("waited too long");
+  request.token = token("files.send", seconds(300), system_clock::now() - std::chrono::minutes(10));
+  const auto reply = handle(request);
+  EXPECT_EQ(reply.error_code, "token-expired");
+  EXPECT_TRUE(reply.result.empty());
+}
+
+TEST_F(RequestHandlerTest, TokenWithoutSendAuthorityIsForbidden) {
+  auto request = request_for("data");
+  request.token = token("files.reply");
+  EXPECT_EQ(handle(request).error_code, "forbidden");
+}
+
+TEST_F(RequestHandlerTest, UnknownOperationIsNamed) {
+  auto request = request_for("data");
+  request.operation = "teleport";
+  const auto reply = handle(request);
+  EXPECT_EQ(reply.error_code, "unknown-operation");
+  EXPECT_NE(reply.error.find("teleport"), std::string::npos);
+}
+
+TEST_F(RequestHandlerTest, MissingFileIsFileNotFound) {
+  auto request = request_for("data");
+  request.file_id = store::new_file_id();
+  const auto reply = handle(request);
+  EXPECT_EQ(reply.error_code, "file-not-found");
+  EXPECT_NE(reply.error.find(request.file_id), std::string::npos);
+}
+
+// Case S2: the files record exists but every chunk was deleted.
+TEST_F(RequestHandlerTest, FileWhoseChunksVanishedIsCorruptAndServiceGoesOn) {
+  const auto damaged = request_for(std::string(500, 'd'));
+  execute_sql("DELETE FROM chunks WHERE files_id = '" + damaged.file_id + "'");
+  const auto reply = handle(damaged);
+  EXPECT_EQ(reply.error_code, "corrupt-file");
+  EXPECT_NE(reply.error.find(damaged.file_id), std::string::npos);
+  EXPECT_TRUE(handle(request_for("next one is fine")).ok());
+}
+
+// Case S1: a short middle chunk is reported, never handed on as a partial file.
+TEST_F(RequestHandlerTest, ShortChunkIsCorrupt) {
+  const auto damaged = request_for(std::string(200, 's'));
+  execute_sql("UPDATE chunks SET data = substr(data, 1, 63) WHERE files_id = '" + damaged.file_id +
+              "' AND n = 0");
+  const auto reply = handle(damaged);
+  EXPECT_EQ(reply.error_code, "corrupt-file");
+  EXPECT_TRUE(reply.result.empty());
+}
+
+TEST_F(RequestHandlerTest, ClaimThatDisagreesWithTheStoreIsCorrupt) {
+  auto request = request_for("the real content");
+  request.sha256 = sha256_hex("some other content");
+  EXPECT_EQ(handle(request).error_code, "corrupt-file");
+}
+
+TEST_F(RequestHandlerTest, FileInAnotherKindOfStoreIsABadRequest) {
+  auto request = request_for("data");
+  request.store = "gridfs";
+  EXPECT_EQ(handle(request).error_code, "bad-request");
+}
+
+}  // namespace
+}  // namespace claimcheck::resource
