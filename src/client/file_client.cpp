@@ -1,0 +1,225 @@
+#include "claimcheck/client/file_client.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <array>
+
+#include "claimcheck/broker/topology.hpp"
+#include "claimcheck/common/bytes.hpp"
+#include "claimcheck/common/encoding.hpp"
+
+namespace claimcheck::client {
+namespace {
+
+constexpr std::string_view kReplyAuthority = "files.reply";
+constexpr std::chrono::milliseconds kPollInterval{500};
+
+std::string default_client_id() {
+  std::array<char, 256> host{};
+  if (::gethostname(host.data(), host.size() - 1) != 0) {
+    return "claimcheck-client";
+  }
+  return std::string(host.data()) + "-client";
+}
+
+std::chrono::milliseconds since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               start);
+}
+
+}  // namespace
+
+ClientSettings ClientSettings::from_config(const Config& config) {
+  ClientSettings settings;
+  settings.request_destination = config.get_string("messaging.requests", "files-out");
+  settings.request_group = config.get_string("messaging.group", "resource");
+  settings.reply_destination = config.get_string("messaging.replies", "files-in");
+  settings.client_id = config.get_string("client.id", default_client_id());
+  if (settings.client_id.empty() || settings.client_id.find_first_of("#*.") != std::string::npos) {
+    throw ConfigError("client.id '" + settings.client_id +
+                      "' must be non-empty and free of '#', '*' and '.' (it is a routing key)");
+  }
+  settings.reply_queue_expires =
+      config.get_duration("messaging.reply-queue-expires", settings.reply_queue_expires);
+  settings.confirm_timeout =
+      config.get_duration("messaging.confirm-timeout", settings.confirm_timeout);
+  settings.delete_after_reply = config.get_bool("lifecycle.delete-after-reply", true);
+  return settings;
+}
+
+FileClient::FileClient(ClientSettings settings, broker::Connection& connection, store::Store& store,
+                       token::TokenClient& tokens, token::TokenVerifier& verifier)
+    : settings_(std::move(settings)),
+      connection_(connection),
+      store_(store),
+      tokens_(tokens),
+      verifier_(verifier) {}
+
+void FileClient::open() {
+  // Declaring the consumers' queue too means a request sent before any resource server ever
+  // started waits in the queue instead of being dropped as unroutable.
+  broker::declare_destination_queue(connection_, settings_.request_destination,
+                                    settings_.request_group, broker::QueueSpec{});
+  reply_queue_ = broker::declare_reply_queue(connection_, settings_.reply_destination,
+                                             settings_.client_id, settings_.reply_queue_expires);
+  connection_.start_consuming(reply_queue_, /*prefetch=*/32);
+}
+
+std::string FileClient::send(const std::filesystem::path& path, const std::string& operation) {
+  const auto started = std::chrono::steady_clock::now();
+  FileSource source(path);
+  store::PutOptions options;
+  options.metadata = {{"sender", settings_.client_id}};
+  const store::FileInfo stored = store_.put(path.filename().string(), source, options);
+
+  message::FileRequest request;
+  request.message_id = random_hex(16);
+  request.correlation_id = request.message_id;
+  request.file_id = stored.id;
+  request.file_name = stored.filename;
+  request.length = stored.length;
+  request.sha256 = stored.sha256;
+  request.content_type = stored.content_type;
+  request.operation = operation;
+  request.store = std::string(store_.kind());
+  request.created_at = message::now_rfc3339();
+
+  broker::OutgoingMessage outgoing;
+  outgoing.properties.message_id = request.message_id;
+  outgoing.properties.correlation_id = request.correlation_id;
+  outgoing.properties.type = std::string(message::kRequestType);
+  outgoing.properties.reply_to = settings_.client_id;
+  outgoing.properties.timestamp = std::chrono::duration_cast<std::chrono::seconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count();
+  try {
+    request.token = tokens_.access_token();
+    outgoing.body = message::encode(request);
+    const auto outcome = connection_.publish(settings_.request_destination, request.operation,
+                                             outgoing, settings_.confirm_timeout);
+    if (outcome != broker::PublishOutcome::kConfirmed) {
+      throw std::runtime_error(outcome == broker::PublishOutcome::kReturned
+                                   ? "no queue is bound to receive requests"
+                                   : "the broker did not confirm the request");
+    }
+  } catch (const std::exception& error) {
+    store_.remove(stored.id);
+    throw std::runtime_error(fmt::format("'{}' was not sent ({}); its stored copy was removed",
+                                         path.string(), error.what()));
+  }
+  pending_[request.correlation_id] =
+      Pending{stored.filename, stored.id, stored.length, stored.sha256, started};
+  return request.message_id;
+}
+
+void FileClient::await_replies(std::chrono::milliseconds timeout,
+                               const std::function<void(const Outcome&)>& on_outcome) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pending_.empty() && std::chrono::steady_clock::now() < deadline) {
+    const auto delivery = connection_.next_delivery(kPollInterval);
+    if (!delivery) {
+      continue;
+    }
+    if (auto outcome = handle(*delivery, /*accept_unknown=*/false)) {
+      on_outcome(*outcome);
+    }
+  }
+  for (const auto& [correlation_id, request] : pending_) {
+    Outcome outcome;
+    outcome.file_name = request.file_name;
+    outcome.message_id = correlation_id;
+    outcome.file_id = request.file_id;
+    outcome.detail = fmt::format(
+        "no reply within {} s; the request stays queued and its reply "
+        "will reach `claimcheck-client listen`",
+        std::chrono::duration_cast<std::chrono::seconds>(timeout).count());
+    outcome.elapsed = since(request.sent_at);
+    on_outcome(outcome);
+  }
+  pending_.clear();
+}
+
+void FileClient::listen(const std::function<bool()>& should_stop,
+                        const std::function<void(const Outcome&)>& on_outcome) {
+  while (!should_stop()) {
+    if (const auto delivery = connection_.next_delivery(kPollInterval)) {
+      if (auto outcome = handle(*delivery, /*accept_unknown=*/true)) {
+        on_outcome(*outcome);
+      }
+    }
+  }
+}
+
+std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool accept_unknown) {
+  auto decoded = message::decode_reply(delivery.body);
+  if (auto* error = std::get_if<message::DecodeError>(&decoded)) {
+    spdlog::warn("discarding malformed reply {}: {}", delivery.properties.message_id,
+                 error->message);
+    connection_.ack(delivery.delivery_tag);
+    return std::nullopt;
+  }
+  auto& reply = std::get<message::FileReply>(decoded);
+  const token::VerifyResult verified = verifier_.verify(reply.token, kReplyAuthority);
+  if (!verified.ok()) {
+    // A reply we cannot trust is not allowed to settle a request; the request keeps waiting.
+    spdlog::warn("discarding reply {} with a rejected token: {}", reply.message_id,
+                 verified.reason);
+    connection_.ack(delivery.delivery_tag);
+    return std::nullopt;
+  }
+
+  const auto found = pending_.find(reply.correlation_id);
+  if (found == pending_.end() && !accept_unknown) {
+    spdlog::info("reply {} answers request {} from an earlier run; `listen` shows those",
+                 reply.message_id, reply.correlation_id);
+    connection_.ack(delivery.delivery_tag);
+    return std::nullopt;
+  }
+
+  Outcome outcome;
+  outcome.message_id = reply.correlation_id;
+  outcome.file_name = reply.file_name;
+  outcome.file_id = reply.file_id;
+  outcome.ok = reply.ok();
+  outcome.detail = reply.ok() ? reply.response : reply.error_code + ": " + reply.error;
+  if (found != pending_.end()) {
+    const Pending& request = found->second;
+    outcome.elapsed = since(request.sent_at);
+    outcome.file_id = request.file_id;
+    const auto& result = reply.result;
+    if (reply.ok() && (result.value("length", std::uint64_t{0}) != request.length ||
+                       result.value("sha256", std::string()) != request.sha256)) {
+      outcome.ok = false;
+      outcome.detail = fmt::format(
+          "the resource server saw {} bytes with sha256 {}, but {} bytes with sha256 {} were sent",
+          result.value("length", std::uint64_t{0}), result.value("sha256", std::string()),
+          request.length, request.sha256);
+    }
+    pending_.erase(found);
+  }
+  outcome.reply = std::move(reply);
+  forget_files(outcome.reply);
+  connection_.ack(delivery.delivery_tag);
+  return outcome;
+}
+
+void FileClient::forget_files(const message::FileReply& reply) {
+  if (!settings_.delete_after_reply) {
+    return;
+  }
+  for (const std::string& id : {reply.file_id, reply.result_file_id}) {
+    if (!store::is_file_id(id)) {
+      continue;
+    }
+    try {
+      store_.remove(id);
+    } catch (const store::StoreError& error) {
+      spdlog::warn("could not delete file {} after its reply: {}; the sweeper will remove it", id,
+                   error.what());
+    }
+  }
+}
+
+}  // namespace claimcheck::client
