@@ -1,0 +1,183 @@
+"""Starts and stops a whole claimcheck system on this machine: a private RabbitMQ node and the
+registry, auth and resource services, each its own process with its own log file.
+
+Used by the demo (scripts/demo) and the end-to-end tests (tests/e2e). Every wait is bounded;
+whatever was started is stopped again, also when a step fails.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "config"
+
+
+class StackError(RuntimeError):
+    """A part of the system did not start; the message names it and shows its log tail."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class Stack:
+    """A running claimcheck system rooted in `workdir` (logs/, var/, rabbitmq/)."""
+
+    def __init__(self, workdir: Path, build_dir: Path = REPO / "build", amqp_port: int = 0,
+                 destination_suffix: str = ""):
+        """amqp_port 0 starts a private RabbitMQ node; another value uses the node already
+        listening there. A destination_suffix gives the stack exchanges of its own
+        (files-out<suffix>, files-in<suffix>), so several stacks can share one node."""
+        self.workdir = Path(workdir).resolve()
+        self.destination_suffix = destination_suffix
+        self.build_dir = Path(build_dir).resolve()
+        self.logs = self.workdir / "logs"
+        self.amqp_port = amqp_port
+        self.own_rabbitmq = amqp_port == 0
+        self.registry_port = 0
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        (self.workdir / "var").mkdir(exist_ok=True)
+        if self.own_rabbitmq:
+            self.amqp_port = free_port()
+            self._run_node_script("start", str(self.amqp_port))
+        self.registry_port = free_port()
+        self.start_service("registry", ["--set", f"server.port={self.registry_port}"])
+        self.wait_for_http(f"{self.registry_url()}/apps", "registry")
+        self.start_service("auth")
+        self.wait_for_app("CLAIMCHECK-AUTH")
+        self.start_service("resource")
+        self.wait_for_app("CLAIMCHECK-RESOURCE")
+        return self
+
+    def stop(self):
+        for name in reversed(list(self.processes)):
+            self.stop_service(name)
+        if self.own_rabbitmq and self.amqp_port:
+            self._run_node_script("stop")
+            self.amqp_port = 0
+
+    # --- services --------------------------------------------------------------------------
+
+    def binary(self, service: str) -> Path:
+        return self.build_dir / "apps" / service / f"claimcheck-{service}"
+
+    def registry_url(self) -> str:
+        return f"http://127.0.0.1:{self.registry_port}/eureka"
+
+    def common_args(self, service: str) -> list[str]:
+        args = ["--config", str(CONFIG / f"{service}.yaml")]
+        if service != "registry":
+            args += ["--set", f"registry.urls={self.registry_url()}"]
+        if service in ("resource", "client"):
+            args += ["--set", f"broker.port={self.amqp_port}",
+                     "--set", f"messaging.requests=files-out{self.destination_suffix}",
+                     "--set", f"messaging.replies=files-in{self.destination_suffix}"]
+        return args
+
+    def start_service(self, service: str, extra: list[str] = (), name: str = None):
+        name = name or service
+        log = open(self.logs / f"{name}.log", "ab")
+        command = [str(self.binary(service)), *self.common_args(service), *extra]
+        self.processes[name] = subprocess.Popen(
+            command, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        return self.processes[name]
+
+    def stop_service(self, name: str, timeout: float = 15):
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+    def client(self, *args: str, timeout: float = 600, env: dict = None,
+               config_args: list[str] = None) -> subprocess.CompletedProcess:
+        """Runs claimcheck-client with the stack's settings; returns its completed process."""
+        command = [str(self.binary("client")),
+                   *(self.common_args("client") if config_args is None else config_args), *args]
+        return subprocess.run(command, cwd=self.workdir, capture_output=True, text=True,
+                              timeout=timeout, env={**os.environ, **(env or {})},
+                              stdin=subprocess.DEVNULL)
+
+    # --- readiness -------------------------------------------------------------------------
+
+    def wait_for_http(self, url: str, name: str, timeout: float = 30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive(name)
+            with contextlib.suppress(OSError, urllib.error.URLError):
+                request = urllib.request.Request(url, headers={"Accept": "application/json"})
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    return json.loads(response.read() or b"null")
+            time.sleep(0.2)
+        raise StackError(f"{name} did not answer {url} within {timeout:.0f} s\n"
+                         f"{log_tail(self.logs / f'{name}.log')}")
+
+    def wait_for_app(self, app: str, timeout: float = 30):
+        """Waits until `app` has an instance in the registry."""
+        name = app.removeprefix("CLAIMCHECK-").lower()
+        deadline = time.monotonic() + timeout
+        url = f"{self.registry_url()}/apps/{app}"
+        while time.monotonic() < deadline:
+            self._check_alive(name)
+            with contextlib.suppress(OSError, urllib.error.URLError, ValueError):
+                request = urllib.request.Request(url, headers={"Accept": "application/json"})
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if json.loads(response.read())["application"]["instance"]:
+                        return
+            time.sleep(0.2)
+        raise StackError(f"{app} did not register within {timeout:.0f} s\n"
+                         f"{log_tail(self.logs / f'{name}.log')}")
+
+    def _check_alive(self, name: str):
+        process = self.processes.get(name)
+        if process is not None and process.poll() is not None:
+            raise StackError(f"{name} exited with code {process.returncode}\n"
+                             f"{log_tail(self.logs / f'{name}.log')}")
+
+    def _run_node_script(self, *args: str):
+        command = [str(REPO / "scripts" / "rabbitmq-node"), args[0],
+                   str(self.workdir / "rabbitmq"), *args[1:]]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=180)
+        if result.returncode != 0:
+            raise StackError(f"RabbitMQ node {args[0]} failed:\n{result.stdout}{result.stderr}")
+
+
+def clean_workdir(path: Path):
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
