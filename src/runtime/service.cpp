@@ -24,14 +24,12 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
                  "Override a configuration key, e.g. --set broker.port=5673 (repeatable)")
       ->expected(1)
       ->take_all();
-  app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error or off")
-      ->capture_default_str();
 }
 
 Config load_service_config(const CommonOptions& options, std::string_view service_name,
                            std::string env_prefix) {
   Config config = Config::load(options.config_file, std::move(env_prefix), options.overrides);
-  init_logging(service_name, config.get_string("log.level", options.log_level));
+  init_logging(service_name, config.get_string("logging.level", "info"));
   return config;
 }
 

@@ -37,11 +37,11 @@ inline constexpr std::string_view kClientApp = "CLAIMCHECK-CLIENT";
 inline constexpr std::string_view kSendAuthority = "files.send";
 inline constexpr std::string_view kReplyAuthority = "files.reply";
 
-/// The flags every service takes: --config FILE, --set key=value (repeatable), --log-level.
+/// The flags every service takes: --config FILE and --set key=value (repeatable). The log
+/// level is the key logging.level like any other.
 struct CommonOptions {
   std::optional<std::filesystem::path> config_file;
   std::vector<std::string> overrides;
-  std::string log_level = "info";
 };
 
 /// Adds the common flags to `app`, storing into `options` (which must outlive parsing).
