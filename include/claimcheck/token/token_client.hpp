@@ -6,7 +6,8 @@
 /// lifetime, at least 5 s and at most 60 s early) and otherwise fetches a new one from the token
 /// endpoint with client_secret_basic authentication. The endpoint URL is resolved on every fetch,
 /// so it may come from service discovery. TokenClient is thread-safe: concurrent callers share
-/// one fetch, and each fetch is bounded by the timeout given at construction.
+/// one fetch. Every network wait of a fetch (connecting, each write and each read) is bounded by
+/// the timeout given at construction, so an unreachable or hung endpoint fails, never hangs.
 
 #include <chrono>
 #include <functional>

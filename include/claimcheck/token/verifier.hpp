@@ -11,8 +11,8 @@
 ///
 /// Keys are cached. A token naming an unknown `kid` triggers at most one JWKS fetch per
 /// jwks_min_refresh_interval (across all threads); a failed or empty fetch keeps the keys
-/// already cached. TokenVerifier is thread-safe; verify() blocks for at most the fetcher's
-/// timeout.
+/// already cached. TokenVerifier is thread-safe; verify() waits at most for one fetch (bounded
+/// by the fetcher's timeouts), and only when the token names a key not in the cache.
 
 #include <chrono>
 #include <cstddef>
@@ -77,8 +77,9 @@ struct VerifyResult {
 /// (re)load keys.
 using JwksFetcher = std::function<std::optional<std::string>()>;
 
-/// GETs `jwks_url` (http or https) with `timeout` as the connect and the read timeout; a non-200
-/// answer, a body over 1 MiB or a network error gives nullopt and a warning naming the URL.
+/// GETs `jwks_url` (http or https) with `timeout` bounding the connect and each read and write; a
+/// non-200 answer, a body over 1 MiB or a network error gives nullopt and a warning naming the
+/// URL. Throws std::invalid_argument at once when `jwks_url` is not an http(s) URL.
 JwksFetcher http_jwks_fetcher(std::string jwks_url, std::chrono::milliseconds timeout);
 
 /// The wall clock the verifier compares exp/nbf/iat with; injectable for tests.
