@@ -1,5 +1,7 @@
 #include "amqp_properties.hpp"
 
+#include <optional>
+
 namespace claimcheck::broker {
 namespace {
 

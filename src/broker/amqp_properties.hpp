@@ -7,6 +7,7 @@
 #include <amqp.h>
 #include <amqp_framing.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -18,9 +18,9 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <deque>
 #include <map>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -95,7 +95,9 @@ struct AddressInfoDeleter {
   void operator()(addrinfo* info) const noexcept { freeaddrinfo(info); }
 };
 
-std::string lowercase_first(std::string text) {
+// "connection refused" for ECONNREFUSED, to read well after a colon.
+std::string system_reason(int error_number) {
+  std::string text = std::system_category().message(error_number);
   if (!text.empty()) {
     text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
   }
@@ -108,7 +110,7 @@ SocketFd connect_address(const addrinfo& address, Clock::time_point deadline,
   SocketFd fd(::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                        address.ai_protocol));
   if (!fd.valid()) {
-    failure = lowercase_first(std::strerror(errno));
+    failure = system_reason(errno);
     return SocketFd();
   }
   const int one = 1;
@@ -119,7 +121,7 @@ SocketFd connect_address(const addrinfo& address, Clock::time_point deadline,
     return fd;
   }
   if (errno != EINPROGRESS) {
-    failure = lowercase_first(std::strerror(errno));
+    failure = system_reason(errno);
     return SocketFd();
   }
 
@@ -136,11 +138,11 @@ SocketFd connect_address(const addrinfo& address, Clock::time_point deadline,
   int error = 0;
   socklen_t length = sizeof error;
   if (ready < 0 || ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
-    failure = lowercase_first(std::strerror(errno));
+    failure = system_reason(errno);
     return SocketFd();
   }
   if (error != 0) {
-    failure = lowercase_first(std::strerror(error));
+    failure = system_reason(error);
     return SocketFd();
   }
   return fd;
@@ -218,8 +220,8 @@ class ReleaseBuffersOnExit {
 
 class Connection::Impl {
  public:
-  Impl(const BrokerSettings& settings, ConnectionStatePtr state)
-      : settings_(settings), address_(settings.address()), state_(std::move(state)) {}
+  Impl(std::string address, ConnectionStatePtr state)
+      : address_(std::move(address)), state_(std::move(state)) {}
 
   static std::unique_ptr<Impl> open(const BrokerSettings& settings);
 
@@ -263,7 +265,6 @@ class Connection::Impl {
   void complete_content(amqp_channel_t channel);
   void on_confirm(std::uint64_t tag, bool multiple, bool acked);
 
-  BrokerSettings settings_;
   std::string address_;
   ConnectionStatePtr state_;
   std::optional<BrokerError> broken_;
@@ -385,7 +386,7 @@ std::unique_ptr<Connection::Impl> Connection::Impl::open(const BrokerSettings& s
   if (!state) {
     throw BrokerError("cannot connect to RabbitMQ at " + address + ": out of memory");
   }
-  auto impl = std::make_unique<Impl>(settings, std::move(state));
+  auto impl = std::make_unique<Impl>(address, std::move(state));
   amqp_connection_state_t raw = impl->state_.get();
 
   amqp_socket_t* socket = amqp_tcp_socket_new(raw);
@@ -409,7 +410,7 @@ std::unique_ptr<Connection::Impl> Connection::Impl::open(const BrokerSettings& s
 
   const auto heartbeat_seconds = static_cast<int>(settings.heartbeat.count());
   const amqp_rpc_reply_t reply =
-      amqp_login(raw, settings.vhost.c_str(), 0, kFrameMax, heartbeat_seconds,
+      amqp_login(raw, settings.vhost.c_str(), /*channel_max=*/0, kFrameMax, heartbeat_seconds,
                  AMQP_SASL_METHOD_PLAIN, settings.user.c_str(), settings.password.c_str());
   impl->check_reply(fmt::format("log in as user {} to vhost {} on", quoted(settings.user),
                                 quoted(settings.vhost)),

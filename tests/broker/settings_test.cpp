@@ -31,8 +31,10 @@ TEST(BrokerSettingsTest, ReadsEveryKeyUnderThePrefix) {
 }
 
 TEST(BrokerSettingsTest, EnvironmentOverridesTheDefault) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): the test runs on one thread.
   ::setenv("CCTEST_ENV_BROKER_PORT", "5999", 1);
   const auto settings = BrokerSettings::from_config(Config::empty("CCTEST_ENV_"));
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): the test runs on one thread.
   ::unsetenv("CCTEST_ENV_BROKER_PORT");
   EXPECT_EQ(settings.port, 5999);
 }

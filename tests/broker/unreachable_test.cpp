@@ -40,6 +40,16 @@ class LocalSocket {
   int port_ = 0;
 };
 
+// The message of the BrokerError that open() raised, or an empty string if it connected.
+std::string open_failure(const BrokerSettings& settings) {
+  try {
+    Connection::open(settings);
+  } catch (const BrokerError& error) {
+    return error.what();
+  }
+  return {};
+}
+
 BrokerSettings settings_for(int port, milliseconds connect_timeout) {
   BrokerSettings settings;
   settings.port = port;
@@ -53,17 +63,14 @@ TEST(UnreachableBrokerTest, ClosedPortFailsNamingHostAndPort) {
   const auto settings = settings_for(closed.port(), milliseconds(2000));
 
   const auto started = std::chrono::steady_clock::now();
-  try {
-    Connection::open(settings);
-    FAIL() << "connected to a closed port";
-  } catch (const BrokerError& error) {
-    const std::string message = error.what();
-    EXPECT_NE(message.find("cannot connect to RabbitMQ at " + settings.address()),
-              std::string::npos)
-        << message;
-    EXPECT_NE(message.find("refused"), std::string::npos) << message;
-  }
-  EXPECT_LT(std::chrono::steady_clock::now() - started, milliseconds(2000));
+  const std::string message = open_failure(settings);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+
+  EXPECT_NE(
+      message.find("cannot connect to RabbitMQ at " + settings.address() + ": connection refused"),
+      std::string::npos)
+      << message;
+  EXPECT_LT(elapsed, milliseconds(2000));
 }
 
 TEST(UnreachableBrokerTest, SilentPeerTimesOutWithinConnectTimeout) {
@@ -72,14 +79,10 @@ TEST(UnreachableBrokerTest, SilentPeerTimesOutWithinConnectTimeout) {
   const auto settings = settings_for(silent.port(), milliseconds(800));
 
   const auto started = std::chrono::steady_clock::now();
-  try {
-    Connection::open(settings);
-    FAIL() << "logged in to a peer that never answered";
-  } catch (const BrokerError& error) {
-    EXPECT_NE(std::string(error.what()).find(settings.address()), std::string::npos)
-        << error.what();
-  }
+  const std::string message = open_failure(settings);
   const auto elapsed = std::chrono::steady_clock::now() - started;
+
+  EXPECT_NE(message.find(settings.address()), std::string::npos) << message;
   EXPECT_GE(elapsed, milliseconds(700));
   EXPECT_LT(elapsed, milliseconds(3000));
 }
@@ -87,13 +90,8 @@ TEST(UnreachableBrokerTest, SilentPeerTimesOutWithinConnectTimeout) {
 TEST(UnreachableBrokerTest, UnresolvableHostFailsNamingIt) {
   BrokerSettings settings = settings_for(5672, milliseconds(2000));
   settings.host = "no-such-host.invalid";
-  try {
-    Connection::open(settings);
-    FAIL() << "resolved an .invalid host";
-  } catch (const BrokerError& error) {
-    EXPECT_NE(std::string(error.what()).find("no-such-host.invalid:5672"), std::string::npos)
-        << error.what();
-  }
+  const std::string message = open_failure(settings);
+  EXPECT_NE(message.find("no-such-host.invalid:5672"), std::string::npos) << message;
 }
 
 }  // namespace
