@@ -8,6 +8,7 @@ whatever was started is stopped again, also when a step fails.
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -29,6 +30,21 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def free_port_range(count: int) -> int:
+    """A port p such that p .. p+count-1 are all free (a RabbitMQ node uses ten)."""
+    for _ in range(100):
+        base = random.randrange(20000, 60000 - count)
+        try:
+            with contextlib.ExitStack() as probes:
+                for port in range(base, base + count):
+                    probe = probes.enter_context(socket.socket())
+                    probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise StackError(f"found no {count} free consecutive ports")
 
 
 def log_tail(path: Path, lines: int = 25) -> str:
@@ -68,7 +84,7 @@ class Stack:
         self.logs.mkdir(exist_ok=True)
         (self.workdir / "var").mkdir(exist_ok=True)
         if self.own_rabbitmq:
-            self.amqp_port = free_port()
+            self.amqp_port = free_port_range(10)
             self._run_node_script("start", str(self.amqp_port))
         self.registry_port = free_port()
         self.start_service("registry", ["--set", f"server.port={self.registry_port}"])

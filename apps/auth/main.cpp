@@ -9,19 +9,17 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
-#include <filesystem>
 #include <iostream>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include "claimcheck/auth/auth_server.hpp"
 #include "claimcheck/auth/secret_hash.hpp"
 #include "claimcheck/common/config.hpp"
-#include "claimcheck/common/logging.hpp"
 #include "claimcheck/common/metrics.hpp"
 #include "claimcheck/common/service_http.hpp"
+#include "claimcheck/common/service_options.hpp"
 #include "claimcheck/common/shutdown.hpp"
+#include "claimcheck/runtime/service.hpp"
 
 namespace {
 
@@ -45,7 +43,6 @@ int print_secret_hash() {
 }
 
 int serve(const Config& config, ShutdownSignal& shutdown) {
-  init_logging("auth", config.get_string("logging.level", "info"));
   const std::string host = config.get_string("server.host", "127.0.0.1");
   const auto port = config.get_int("server.port", 9000);
   if (port < 0 || port > 65535) {
@@ -63,11 +60,14 @@ int serve(const Config& config, ShutdownSignal& shutdown) {
   const auth::AuthServer server(http, metrics, std::move(settings));
   const int bound = http.bind(host, static_cast<int>(port));
   http.start();
+  const auto registry = runtime::make_registry_client(config);
+  runtime::register_service(*registry, config, runtime::kAuthApp, bound);
   spdlog::info("serving /oauth2/token, /oauth2/jwks, /health and /metrics on http://{}:{}", host,
                bound);
 
   shutdown.wait();
   spdlog::info("shutdown signal received; stopping");
+  registry->stop();
   http.stop();
   return kStopped;
 }
@@ -79,14 +79,8 @@ int main(int argc, char** argv) {
   ShutdownSignal shutdown;
 
   CLI::App app{"claimcheck auth: OAuth2 client_credentials tokens and their JWKS"};
-  std::string config_file;
-  std::vector<std::string> overrides;
-  std::string host;
-  std::optional<int> port;
-  app.add_option("--config", config_file, "YAML configuration file")->check(CLI::ExistingFile);
-  app.add_option("--set", overrides, "Override a configuration key: key=value (repeatable)");
-  app.add_option("--host", host, "Address to listen on (server.host)");
-  app.add_option("--port", port, "Port to listen on (server.port)")->check(CLI::Range(0, 65535));
+  ServiceOptions options;
+  add_service_options(app, options);
   auto* hash_command = app.add_subcommand(
       "hash-secret", "Read a client secret (one line) on stdin and print its Argon2id hash");
   CLI11_PARSE(app, argc, argv);
@@ -95,16 +89,7 @@ int main(int argc, char** argv) {
     if (*hash_command) {
       return print_secret_hash();
     }
-    // The dedicated flags win over everything, like --set.
-    if (!host.empty()) {
-      overrides.push_back("server.host=" + host);
-    }
-    if (port) {
-      overrides.push_back("server.port=" + std::to_string(*port));
-    }
-    const std::optional<std::filesystem::path> file =
-        config_file.empty() ? std::nullopt : std::optional<std::filesystem::path>(config_file);
-    return serve(Config::load(file, "CLAIMCHECK_AUTH_", overrides), shutdown);
+    return serve(load_service_config(options, "auth", "CLAIMCHECK_AUTH_"), shutdown);
   } catch (const std::exception& error) {
     std::cerr << "claimcheck-auth: cannot start: " << error.what() << '\n';
     return kCouldNotStart;

@@ -14,6 +14,7 @@
 #include "claimcheck/broker/connection.hpp"
 #include "claimcheck/client/file_client.hpp"
 #include "claimcheck/common/service_http.hpp"
+#include "claimcheck/common/service_options.hpp"
 #include "claimcheck/common/shutdown.hpp"
 #include "claimcheck/runtime/service.hpp"
 
@@ -141,8 +142,8 @@ int main(int argc, char** argv) {
   claimcheck::ShutdownSignal shutdown;
   CLI::App app{"claimcheck client: sends files by claim check and prints the replies."};
   app.require_subcommand(1);
-  claimcheck::runtime::CommonOptions options;
-  claimcheck::runtime::add_common_options(app, options);
+  claimcheck::ServiceOptions options;
+  claimcheck::add_service_options(app, options);
 
   SendOptions send_options;
   auto* send = app.add_subcommand("send", "Send files and wait for their replies");
@@ -165,8 +166,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : kCouldNotStart;
   }
   try {
-    const auto config =
-        claimcheck::runtime::load_service_config(options, "client", "CLAIMCHECK_CLIENT_");
+    const auto config = claimcheck::load_service_config(options, "client", "CLAIMCHECK_CLIENT_");
     if (*listen_command) {
       return listen(config, shutdown);
     }

@@ -9,16 +9,13 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
-#include <filesystem>
 #include <iostream>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include "claimcheck/common/config.hpp"
-#include "claimcheck/common/logging.hpp"
 #include "claimcheck/common/metrics.hpp"
 #include "claimcheck/common/service_http.hpp"
+#include "claimcheck/common/service_options.hpp"
 #include "claimcheck/common/shutdown.hpp"
 #include "claimcheck/registry/registry_server.hpp"
 
@@ -63,7 +60,6 @@ registry::RegistryServerOptions server_options(const Config& config) {
 }
 
 int serve(const Config& config, ShutdownSignal& shutdown) {
-  init_logging("registry", config.get_string("logging.level", "info"));
   const std::string host = config.get_string("server.host", "127.0.0.1");
   const auto port = config.get_int("server.port", 8761);
   if (port < 0 || port > 65535) {
@@ -95,27 +91,12 @@ int main(int argc, char** argv) {
   ShutdownSignal shutdown;
 
   CLI::App app{"claimcheck registry: Eureka-compatible service discovery"};
-  std::string config_file;
-  std::vector<std::string> overrides;
-  std::string host;
-  std::optional<int> port;
-  app.add_option("--config", config_file, "YAML configuration file")->check(CLI::ExistingFile);
-  app.add_option("--set", overrides, "Override a configuration key: key=value (repeatable)");
-  app.add_option("--host", host, "Address to listen on (server.host)");
-  app.add_option("--port", port, "Port to listen on (server.port)")->check(CLI::Range(0, 65535));
+  ServiceOptions options;
+  add_service_options(app, options);
   CLI11_PARSE(app, argc, argv);
 
-  // The dedicated flags win over everything, like --set.
-  if (!host.empty()) {
-    overrides.push_back("server.host=" + host);
-  }
-  if (port) {
-    overrides.push_back("server.port=" + std::to_string(*port));
-  }
   try {
-    const std::optional<std::filesystem::path> file =
-        config_file.empty() ? std::nullopt : std::optional<std::filesystem::path>(config_file);
-    return serve(Config::load(file, "CLAIMCHECK_REGISTRY_", overrides), shutdown);
+    return serve(load_service_config(options, "registry", "CLAIMCHECK_REGISTRY_"), shutdown);
   } catch (const std::exception& error) {
     std::cerr << "claimcheck-registry: cannot start: " << error.what() << '\n';
     return kCouldNotStart;

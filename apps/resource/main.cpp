@@ -9,6 +9,7 @@
 
 #include "claimcheck/broker/connection.hpp"
 #include "claimcheck/common/service_http.hpp"
+#include "claimcheck/common/service_options.hpp"
 #include "claimcheck/common/shutdown.hpp"
 #include "claimcheck/resource/worker.hpp"
 #include "claimcheck/runtime/service.hpp"
@@ -75,12 +76,12 @@ int main(int argc, char** argv) {
   CLI::App app{
       "claimcheck resource server: consumes file requests, verifies their tokens, "
       "processes the files and replies."};
-  claimcheck::runtime::CommonOptions options;
-  claimcheck::runtime::add_common_options(app, options);
+  claimcheck::ServiceOptions options;
+  claimcheck::add_service_options(app, options);
   CLI11_PARSE(app, argc, argv);
   try {
     const auto config =
-        claimcheck::runtime::load_service_config(options, "resource", "CLAIMCHECK_RESOURCE_");
+        claimcheck::load_service_config(options, "resource", "CLAIMCHECK_RESOURCE_");
     return run(config, shutdown);
   } catch (const std::exception& error) {
     std::cerr << "claimcheck-resource: " << error.what() << '\n';

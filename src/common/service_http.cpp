@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -62,6 +63,15 @@ void ServiceHttp::start() {
       spdlog::error("HTTP server stopped unexpectedly; /health and the API are unreachable");
     }
   });
+  // httplib's stop() only takes effect once the server runs, so returning earlier would let a
+  // quick stop() be lost and its join() hang.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!server_.is_running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!server_.is_running()) {
+    throw std::runtime_error("HTTP server did not start listening within 5 s");
+  }
 }
 
 void ServiceHttp::stop() {

@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "claimcheck/common/logging.hpp"
-
 namespace claimcheck::runtime {
 namespace {
 
@@ -14,24 +12,6 @@ std::chrono::milliseconds network_timeout(const Config& config) {
 }
 
 }  // namespace
-
-void add_common_options(CLI::App& app, CommonOptions& options) {
-  app.add_option_function<std::string>(
-         "-c,--config", [&options](const std::string& path) { options.config_file = path; },
-         "YAML configuration file")
-      ->check(CLI::ExistingFile);
-  app.add_option("--set", options.overrides,
-                 "Override a configuration key, e.g. --set broker.port=5673 (repeatable)")
-      ->expected(1)
-      ->take_all();
-}
-
-Config load_service_config(const CommonOptions& options, std::string_view service_name,
-                           std::string env_prefix) {
-  Config config = Config::load(options.config_file, std::move(env_prefix), options.overrides);
-  init_logging(service_name, config.get_string("logging.level", "info"));
-  return config;
-}
 
 std::unique_ptr<registry::RegistryClient> make_registry_client(const Config& config) {
   return std::make_unique<registry::RegistryClient>(

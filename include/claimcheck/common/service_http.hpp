@@ -41,7 +41,8 @@ class ServiceHttp {
   /// std::runtime_error naming the address when it cannot bind.
   int bind(const std::string& host, int port);
 
-  /// Serves requests on a background thread until stop() or destruction.
+  /// Serves requests on a background thread until stop() or destruction; returns once the
+  /// server accepts connections.
   void start();
   void stop();
 

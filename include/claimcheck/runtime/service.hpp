@@ -1,8 +1,7 @@
 #pragma once
 
-/// What every claimcheck service does the same way at start: read its options and layered
-/// configuration, set up logging, register in the registry with heartbeats, and find the auth
-/// server through the registry.
+/// What the claimcheck services do the same way at start: register in the registry with
+/// heartbeats, and find the auth server through the registry.
 ///
 /// Configuration keys shared by the services (each under the service's own env prefix):
 ///   registry.urls        Eureka service URLs (list; default http://127.0.0.1:8761/eureka)
@@ -13,13 +12,9 @@
 ///   auth.issuer, auth.audience, auth.leeway               what tokens must carry
 ///   auth.client-id, auth.client-secret, auth.scope        this service's own credentials
 
-#include <CLI/CLI.hpp>
-#include <filesystem>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "claimcheck/common/config.hpp"
 #include "claimcheck/registry/registry_client.hpp"
@@ -36,21 +31,6 @@ inline constexpr std::string_view kClientApp = "CLAIMCHECK-CLIENT";
 /// Authorities (token scopes) the message flow needs.
 inline constexpr std::string_view kSendAuthority = "files.send";
 inline constexpr std::string_view kReplyAuthority = "files.reply";
-
-/// The flags every service takes: --config FILE and --set key=value (repeatable). The log
-/// level is the key logging.level like any other.
-struct CommonOptions {
-  std::optional<std::filesystem::path> config_file;
-  std::vector<std::string> overrides;
-};
-
-/// Adds the common flags to `app`, storing into `options` (which must outlive parsing).
-void add_common_options(CLI::App& app, CommonOptions& options);
-
-/// Loads the configuration named by `options` and sets up logging for `service_name`.
-/// Throws ConfigError.
-Config load_service_config(const CommonOptions& options, std::string_view service_name,
-                           std::string env_prefix);
 
 /// A registry client for the configured registry URLs.
 std::unique_ptr<registry::RegistryClient> make_registry_client(const Config& config);
