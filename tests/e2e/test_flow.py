@@ -61,7 +61,7 @@ class FlowTest(unittest.TestCase):
         chunk = 255 * 1024
         files = [
             self.write("empty.bin", b""),
-            self.write("hello.txt", b"hello, claimcheck\n" * 100),
+            self.write("hello.txt", b"The quick brown fox jumps over the lazy dog.\n" * 40),
             self.write("one-chunk.bin", os.urandom(chunk)),
             self.write("chunk-plus-one.bin", os.urandom(chunk + 1)),
             self.write("several.bin", os.urandom(3 * chunk - 1)),
