@@ -51,12 +51,12 @@ YAML::Node find_node(const YAML::Node& root, std::string_view key) {
 
 }  // namespace
 
-Config::Config(YAML::Node root, std::string env_prefix,
-               std::map<std::string, std::string> overrides,
+Config::Config(const YAML::Node& root, std::string env_prefix,
+               std::map<std::string, std::string, std::less<>> overrides,
                std::optional<std::filesystem::path> file)
-    : root_(std::move(root)),
+    : root_(root),
       env_prefix_(std::move(env_prefix)),
-      overrides_(overrides.begin(), overrides.end()),
+      overrides_(std::move(overrides)),
       file_(std::move(file)) {}
 
 Config Config::load(const std::optional<std::filesystem::path>& file, std::string env_prefix,
@@ -79,7 +79,7 @@ Config Config::load(const std::optional<std::filesystem::path>& file, std::strin
       throw ConfigError("configuration file '" + file->string() + "' must hold a YAML mapping");
     }
   }
-  std::map<std::string, std::string> parsed;
+  std::map<std::string, std::string, std::less<>> parsed;
   for (const auto& item : overrides) {
     const auto equals = item.find('=');
     if (equals == std::string::npos || equals == 0) {
@@ -87,7 +87,7 @@ Config Config::load(const std::optional<std::filesystem::path>& file, std::strin
     }
     parsed[item.substr(0, equals)] = item.substr(equals + 1);
   }
-  return Config(std::move(root), std::move(env_prefix), std::move(parsed), file);
+  return Config(root, std::move(env_prefix), std::move(parsed), file);
 }
 
 Config Config::empty(std::string env_prefix) {
@@ -178,7 +178,8 @@ std::chrono::milliseconds Config::get_duration(std::string_view key,
 std::vector<std::string> Config::get_list(std::string_view key,
                                           const std::vector<std::string>& fallback) const {
   if (const YAML::Node found = find_node(root_, key);
-      found.IsSequence() && !overrides_.contains(key) && !std::getenv(env_name(key).c_str())) {
+      found.IsSequence() && !overrides_.contains(key) &&
+      !std::getenv(env_name(key).c_str())) {  // NOLINT(concurrency-mt-unsafe): see lookup()
     std::vector<std::string> items;
     for (const auto& item : found) {
       items.push_back(item.as<std::string>());

@@ -23,6 +23,6 @@ class FileTypeDetector {
 };
 
 /// How many leading bytes detection looks at; libmagic's own default read size.
-inline constexpr std::size_t kFileTypeHeadBytes = 1024 * 1024;
+inline constexpr std::size_t kFileTypeHeadBytes = std::size_t{1024} * 1024;
 
 }  // namespace claimcheck::resource

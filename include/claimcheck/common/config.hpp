@@ -59,7 +59,8 @@ class Config {
   [[nodiscard]] std::string env_name(std::string_view key) const;
 
  private:
-  Config(YAML::Node root, std::string env_prefix, std::map<std::string, std::string> overrides,
+  Config(const YAML::Node& root, std::string env_prefix,
+         std::map<std::string, std::string, std::less<>> overrides,
          std::optional<std::filesystem::path> file);
 
   /// The scalar text for `key` and a description of its origin, if set anywhere.

@@ -19,7 +19,7 @@ namespace claimcheck::message {
 
 /// Messages larger than this are refused before parsing. Files travel through the store, so a
 /// claim is small; the limit leaves generous room for metadata.
-inline constexpr std::size_t kMaxMessageBytes = 256 * 1024;
+inline constexpr std::size_t kMaxMessageBytes = std::size_t{256} * 1024;
 
 /// AMQP `type` property values.
 inline constexpr std::string_view kRequestType = "claimcheck.request";
