@@ -89,7 +89,7 @@ class Stack:
         self.registry_port = free_port()
         self.start_service("registry", ["--set", f"server.port={self.registry_port}"])
         self.wait_for_http(f"{self.registry_url()}/apps", "registry")
-        self.start_service("auth")
+        self.start_service("auth", ["--set", "server.port=0"])
         self.wait_for_app("CLAIMCHECK-AUTH")
         self.start_service("resource")
         self.wait_for_app("CLAIMCHECK-RESOURCE")

@@ -1,6 +1,7 @@
 #include "claimcheck/common/service_http.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,13 @@ constexpr time_t kIoTimeoutSeconds = 10;
 }  // namespace
 
 ServiceHttp::ServiceHttp(MetricsRegistry& metrics) : metrics_(metrics) {
+  // httplib's default also sets SO_REUSEPORT, which lets a second service bind a port that is
+  // already taken and silently share its connections. Only SO_REUSEADDR is wanted (quick
+  // restarts); a taken port must be an error.
+  server_.set_socket_options([](socket_t socket) {
+    const int yes = 1;
+    ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   server_.set_payload_max_length(kMaxRequestBodyBytes);
   server_.set_read_timeout(kIoTimeoutSeconds, 0);
   server_.set_write_timeout(kIoTimeoutSeconds, 0);

@@ -11,7 +11,7 @@ void add_service_options(CLI::App& app, ServiceOptions& options) {
       ->check(CLI::ExistingFile);
   // One value per --set, so that a following subcommand or file name is not taken as another.
   app.add_option("--set", options.overrides,
-                 "Override a configuration key, e.g. --set broker.port=5673 (repeatable)")
+                 "Override a configuration key, e.g. --set server.port=8080 (repeatable)")
       ->expected(1)
       ->take_all();
   app.add_option("--host", options.host, "Address to listen on (server.host)");

@@ -7,6 +7,7 @@ Needs CLAIMCHECK_TEST_AMQP_PORT (the CTest fixture's RabbitMQ node) and CLAIMCHE
 
 import os
 import sqlite3
+import subprocess
 import sys
 import time
 import unittest
@@ -52,6 +53,11 @@ class FlowTest(unittest.TestCase):
             return db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
 
     def send(self, *args: str, **kwargs):
+        # A bounded wait for replies, well inside the subprocess timeout, so a missing reply
+        # shows up as the client's own report rather than a killed process.
+        if "send" in args:
+            at = args.index("send") + 1
+            args = (*args[:at], "--timeout", "60s", *args[at:])
         started = time.monotonic()
         result = self.stack.client(*args, timeout=CLI_TIMEOUT, **kwargs)
         result.seconds = time.monotonic() - started
@@ -119,6 +125,24 @@ class FlowTest(unittest.TestCase):
         self.assertEqual(result.returncode, 2)
         self.assertIn(url.removesuffix("/eureka"), result.stderr)
         self.assertLess(result.seconds, 30)
+
+    def test_untrusted_reply_fails_its_request_at_once(self):
+        # The client expects another issuer, so the resource server's genuine reply cannot be
+        # trusted: the request must fail promptly, saying why, and leave nothing in the store.
+        result = self.send("--set", "auth.issuer=some-other-issuer", "send",
+                           str(self.write("d.txt", b"d")))
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn("FAIL  d.txt  the reply was rejected", result.stdout)
+        self.assertLess(result.seconds, 30)
+        self.assertEqual(self.stored_file_count(), 0)
+
+    def test_a_taken_port_is_refused_not_shared(self):
+        result = subprocess.run(
+            [str(self.stack.binary("registry")), "--port", str(self.stack.registry_port)],
+            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(f"cannot listen for HTTP on 127.0.0.1:{self.stack.registry_port}",
+                      result.stderr)
 
     def test_services_serve_health_and_metrics(self):
         apps = self.stack.wait_for_http(f"{self.stack.registry_url()}/apps", "registry")
