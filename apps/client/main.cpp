@@ -13,6 +13,7 @@
 
 #include "claimcheck/broker/connection.hpp"
 #include "claimcheck/client/file_client.hpp"
+#include "claimcheck/common/bytes.hpp"
 #include "claimcheck/common/service_http.hpp"
 #include "claimcheck/common/service_options.hpp"
 #include "claimcheck/common/shutdown.hpp"
@@ -47,13 +48,11 @@ std::string human_size(std::uint64_t bytes) {
 }
 
 void print_outcome(const client::Outcome& outcome) {
-  const auto& result = outcome.reply.result;
   if (outcome.ok) {
     fmt::print("ok    {}  {}  {}  sha256 {}  {:.2f} s\n", outcome.file_name,
-               human_size(result.value("length", std::uint64_t{0})),
-               result.value("contentType", std::string("-")),
-               result.value("sha256", std::string()).substr(0, 16),
-               static_cast<double>(outcome.elapsed.count()) / 1000);
+               human_size(outcome.length),
+               outcome.content_type.empty() ? "-" : outcome.content_type,
+               outcome.sha256.substr(0, 16), static_cast<double>(outcome.elapsed.count()) / 1000);
   } else {
     fmt::print("FAIL  {}  {}\n", outcome.file_name, outcome.detail);
   }
@@ -91,17 +90,19 @@ struct Session {
 
 int send_files(const Config& config, const SendOptions& options) {
   const auto timeout = parse_duration(options.timeout);
-  if (!timeout) {
+  if (!timeout || *timeout <= std::chrono::milliseconds::zero()) {
     throw ConfigError("--timeout '" + options.timeout + "' is not a duration such as 90s or 5m");
   }
-  // Every input is checked before anything is sent, so a typo does not leave half a batch.
+  // Every input is checked, and opened, before anything is sent, so a typo or a missing
+  // permission does not leave half a batch sent.
   for (const auto& path : options.files) {
     std::error_code error;
     if (!std::filesystem::is_regular_file(path, error)) {
       throw std::runtime_error(
           "cannot send '" + path.string() +
-          "': " + (std::filesystem::exists(path) ? "not a regular file" : "no such file"));
+          "': " + (std::filesystem::exists(path, error) ? "not a regular file" : "no such file"));
     }
+    const FileSource readable(path);
   }
 
   Session session(config);

@@ -24,6 +24,17 @@ std::string default_client_id() {
   return std::string(host.data()) + "-client";
 }
 
+// A reply's `result` is free-form JSON from another service: read it without trusting types.
+std::string result_text(const nlohmann::json& result, const char* key) {
+  const auto found = result.find(key);
+  return found != result.end() && found->is_string() ? found->get<std::string>() : std::string();
+}
+
+std::uint64_t result_length(const nlohmann::json& result) {
+  const auto found = result.find("length");
+  return found != result.end() && found->is_number_unsigned() ? found->get<std::uint64_t>() : 0;
+}
+
 std::chrono::milliseconds since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                start);
@@ -161,16 +172,31 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
     return std::nullopt;
   }
   auto& reply = std::get<message::FileReply>(decoded);
+  const auto found = pending_.find(reply.correlation_id);
   const token::VerifyResult verified = verifier_.verify(reply.token, kReplyAuthority);
   if (!verified.ok()) {
-    // A reply we cannot trust is not allowed to settle a request; the request keeps waiting.
+    // Nothing in an untrusted reply is believed. The request it names still fails at once,
+    // so the user sees why instead of waiting for a reply that will not come.
     spdlog::warn("discarding reply {} with a rejected token: {}", reply.message_id,
                  verified.reason);
     connection_.ack(delivery.delivery_tag);
-    return std::nullopt;
+    if (found == pending_.end()) {
+      return std::nullopt;
+    }
+    Outcome outcome;
+    outcome.message_id = found->first;
+    outcome.file_name = found->second.file_name;
+    outcome.file_id = found->second.file_id;
+    outcome.detail =
+        "the reply was rejected: its token failed verification (" + verified.reason + ")";
+    outcome.elapsed = since(found->second.sent_at);
+    message::FileReply own_file;
+    own_file.file_id = found->second.file_id;
+    forget_files(own_file);
+    pending_.erase(found);
+    return outcome;
   }
 
-  const auto found = pending_.find(reply.correlation_id);
   if (found == pending_.end() && !accept_unknown) {
     spdlog::info("reply {} answers request {} from an earlier run; `listen` shows those",
                  reply.message_id, reply.correlation_id);
@@ -184,18 +210,19 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
   outcome.file_id = reply.file_id;
   outcome.ok = reply.ok();
   outcome.detail = reply.ok() ? reply.response : reply.error_code + ": " + reply.error;
+  outcome.length = result_length(reply.result);
+  outcome.sha256 = result_text(reply.result, "sha256");
+  outcome.content_type = result_text(reply.result, "contentType");
   if (found != pending_.end()) {
     const Pending& request = found->second;
     outcome.elapsed = since(request.sent_at);
     outcome.file_id = request.file_id;
-    const auto& result = reply.result;
-    if (reply.ok() && (result.value("length", std::uint64_t{0}) != request.length ||
-                       result.value("sha256", std::string()) != request.sha256)) {
+    if (reply.ok() && (outcome.length != request.length || outcome.sha256 != request.sha256)) {
       outcome.ok = false;
       outcome.detail = fmt::format(
-          "the resource server saw {} bytes with sha256 {}, but {} bytes with sha256 {} were sent",
-          result.value("length", std::uint64_t{0}), result.value("sha256", std::string()),
-          request.length, request.sha256);
+          "the resource server saw {} bytes with sha256 '{}', but {} bytes with sha256 {} were "
+          "sent",
+          outcome.length, outcome.sha256, request.length, request.sha256);
     }
     pending_.erase(found);
   }
@@ -214,10 +241,19 @@ void FileClient::forget_files(const message::FileReply& reply) {
       continue;
     }
     try {
+      // A reply only names files; whoever made the request chose them. Deleting just the files
+      // this client stored keeps a crafted request from making a listener delete others' files.
+      if (store_.stat(id).metadata.value("sender", std::string()) != settings_.client_id) {
+        spdlog::warn("reply {} names file {}, which this client did not store; leaving it",
+                     reply.message_id, id);
+        continue;
+      }
       store_.remove(id);
     } catch (const store::StoreError& error) {
-      spdlog::warn("could not delete file {} after its reply: {}; the sweeper will remove it", id,
-                   error.what());
+      if (error.code() != store::StoreErrc::kNotFound) {
+        spdlog::warn("could not delete file {} after its reply: {}; the sweeper will remove it", id,
+                     error.what());
+      }
     }
   }
 }

@@ -84,6 +84,8 @@ message::FileReply RequestHandler::redeem(const message::FileRequest& request,
   // which files or operations exist.
   const token::VerifyResult verified = verifier_.verify(request.token, "");
   if (!verified.ok()) {
+    reply.file_id.clear();
+    reply.file_name.clear();
     return error_reply(std::move(reply), error_code_for(verified.status),
                        "access token rejected: " + verified.reason);
   }

@@ -137,6 +137,9 @@ TEST_F(RequestHandlerTest, UnsignedTokenIsUnauthorized) {
   const auto reply = handle(request);
   EXPECT_EQ(reply.error_code, "unauthorized");
   EXPECT_TRUE(reply.result.empty());
+  // Found by the bad-input review: echoing the file id let an unauthenticated sender steer a
+  // listening client into deleting that file.
+  EXPECT_TRUE(reply.file_id.empty());
 }
 
 // Case T5: a 300-second token on a message that waited 10 minutes in the queue.

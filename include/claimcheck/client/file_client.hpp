@@ -48,6 +48,10 @@ struct Outcome {
   std::string file_id;
   bool ok = false;
   std::string detail;  ///< the reply's response, or why it failed
+  /// What the resource server reported about the file; empty or 0 when it did not say.
+  std::uint64_t length = 0;
+  std::string sha256;
+  std::string content_type;
   message::FileReply reply;
   std::chrono::milliseconds elapsed{0};  ///< from send() to the reply
 };
