@@ -93,6 +93,13 @@ std::variant<Json, DecodeError> parse_object(std::string_view body) {
   return parsed;
 }
 
+// Error texts quote what a sender wrote, cut to a bounded length, and a cut can split a UTF-8
+// sequence. Encoding must never fail on that: an exception here would leave a request
+// unanswered and redelivered forever, so invalid bytes become U+FFFD instead.
+std::string to_text(const Json& object) {
+  return object.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 void put_if_set(Json& object, const char* name, const std::string& value) {
   if (!value.empty()) {
     object[name] = value;
@@ -115,7 +122,7 @@ std::string encode(const FileRequest& request) {
                  {"token", request.token},
                  {"createdAt", request.created_at},
                  {"metadata", request.metadata}};
-  return object.dump();
+  return to_text(object);
 }
 
 std::string encode(const FileReply& reply) {
@@ -137,7 +144,7 @@ std::string encode(const FileReply& reply) {
     object["errorCode"] = reply.error_code;
   }
   put_if_set(object, "resultFileId", reply.result_file_id);
-  return object.dump();
+  return to_text(object);
 }
 
 Decoded<FileRequest> decode_request(std::string_view body) {
@@ -160,7 +167,7 @@ Decoded<FileRequest> decode_request(std::string_view body) {
   request.token = read.string("token", true);
   request.created_at = read.string("createdAt", false);
   request.metadata = read.object("metadata");
-  if (!read.error() && !request.sha256.empty() && !is_sha256_hex(request.sha256)) {
+  if (!read.error() && !is_sha256_hex(request.sha256)) {
     read.fail("field 'sha256' must be 64 lower-case hex digits");
   }
   if (!read.error() && request.message_id.empty()) {

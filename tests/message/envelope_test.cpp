@@ -71,6 +71,9 @@ TEST(Envelope, MissingOrMistypedFieldsNameTheField) {
   json["sha256"] = "ABC";
   EXPECT_EQ(decode_error(json.dump()), "field 'sha256' must be 64 lower-case hex digits");
 
+  json["sha256"] = "";
+  EXPECT_EQ(decode_error(json.dump()), "field 'sha256' must be 64 lower-case hex digits");
+
   json = nlohmann::json::parse(encode(sample_request()));
   json["metadata"] = "text";
   EXPECT_EQ(decode_error(json.dump()), "field 'metadata' must be an object");
@@ -103,6 +106,22 @@ TEST(Envelope, ReplyCarriesEitherResponseOrError) {
   const auto decoded = decode_reply(json.dump());
   ASSERT_TRUE(std::holds_alternative<FileReply>(decoded));
   EXPECT_FALSE(std::get<FileReply>(decoded).ok());
+}
+
+// Found by the bad-input review: an error text that quoted a sender's kid, cut in the middle of
+// a UTF-8 sequence, made encoding throw and the resource server exit on every redelivery.
+TEST(Envelope, InvalidUtf8InAReplyIsReplacedNotThrown) {
+  FileReply reply;
+  reply.message_id = "r-1";
+  reply.correlation_id = "m-1";
+  reply.token = "x.y.z";
+  reply.error = "no key with kid '\xe2\x82'";
+  reply.error_code = std::string(error_code::kUnauthorized);
+  std::string body;
+  ASSERT_NO_THROW(body = encode(reply));
+  const auto decoded = decode_reply(body);
+  ASSERT_TRUE(std::holds_alternative<FileReply>(decoded));
+  EXPECT_EQ(std::get<FileReply>(decoded).error, "no key with kid '\xef\xbf\xbd'");
 }
 
 TEST(Envelope, TimestampsAreRfc3339Utc) {
