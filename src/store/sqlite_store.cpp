@@ -299,12 +299,14 @@ class SqliteStore final : public Store {
     if (length < 0) {
       corrupt(StoreErrc::kLengthMismatch, id, fmt::format("recorded length {}", length));
     }
-    if (chunk_size <= 0 || chunk_size > std::numeric_limits<std::uint32_t>::max()) {
+    if (chunk_size <= 0 || chunk_size > kMaxChunkSize) {
       corrupt(StoreErrc::kBadChunkSize, id, fmt::format("recorded chunk size {}", chunk_size));
     }
     auto metadata = nlohmann::json::parse(select.column_text(6), nullptr, false);
     if (metadata.is_discarded()) {
-      throw StoreError(StoreErrc::kBackend,
+      // Damage to one file's record must not look like a store outage: an outage is retried,
+      // a damaged record never heals.
+      throw StoreError(StoreErrc::kBadRecord,
                        fmt::format("file {}: its files record holds malformed metadata JSON", id));
     }
 

@@ -67,6 +67,8 @@ std::string_view to_string(StoreErrc code) {
       return "corrupt-length-mismatch";
     case StoreErrc::kDigestMismatch:
       return "corrupt-digest-mismatch";
+    case StoreErrc::kBadRecord:
+      return "corrupt-record";
     case StoreErrc::kInvalidArgument:
       return "invalid-argument";
     case StoreErrc::kBackend:
@@ -86,6 +88,7 @@ bool StoreError::is_corruption() const {
     case StoreErrc::kBadChunkNumber:
     case StoreErrc::kLengthMismatch:
     case StoreErrc::kDigestMismatch:
+    case StoreErrc::kBadRecord:
       return true;
     case StoreErrc::kNotFound:
     case StoreErrc::kInvalidArgument:

@@ -71,10 +71,11 @@ TEST(FileIds, LookLikeObjectIdsWithTheTimestampFirst) {
 }
 
 TEST(StoreErrors, CodesHaveDistinctNamesAndCorruptionIsFlagged) {
-  const std::vector<StoreErrc> all = {
-      StoreErrc::kNotFound,       StoreErrc::kMissingChunk,    StoreErrc::kBadChunkSize,
-      StoreErrc::kExtraChunk,     StoreErrc::kBadChunkNumber,  StoreErrc::kLengthMismatch,
-      StoreErrc::kDigestMismatch, StoreErrc::kInvalidArgument, StoreErrc::kBackend};
+  const std::vector<StoreErrc> all = {StoreErrc::kNotFound,        StoreErrc::kMissingChunk,
+                                      StoreErrc::kBadChunkSize,    StoreErrc::kExtraChunk,
+                                      StoreErrc::kBadChunkNumber,  StoreErrc::kLengthMismatch,
+                                      StoreErrc::kDigestMismatch,  StoreErrc::kBadRecord,
+                                      StoreErrc::kInvalidArgument, StoreErrc::kBackend};
   std::set<std::string_view> names;
   for (const StoreErrc code : all) {
     names.insert(to_string(code));

@@ -222,6 +222,29 @@ TEST_F(SqliteStoreTest, ChangedByteIsADigestMismatch) {
   expect_read_error(info.id, StoreErrc::kDigestMismatch);
 }
 
+// Found by the bad-input review: damaged metadata was reported as a store outage, so the
+// resource server requeued the request forever instead of answering it.
+TEST_F(SqliteStoreTest, MalformedMetadataIsADamagedRecordNotAnOutage) {
+  const FileInfo info = put(pattern(kChunk));
+  SqliteTamper(path_).exec("UPDATE files SET metadata = '{oops' WHERE id = '" + info.id + "'");
+
+  try {
+    (void)store_->stat(info.id);
+    FAIL() << "expected StoreError";
+  } catch (const StoreError& error) {
+    EXPECT_EQ(error.code(), StoreErrc::kBadRecord);
+    EXPECT_TRUE(error.is_corruption());
+  }
+}
+
+// Found by the bad-input review: a recorded chunk size of 4e9 made a reader allocate 4 GB.
+TEST_F(SqliteStoreTest, ChunkSizeBeyondTheMaximumIsRefusedBeforeAllocating) {
+  const FileInfo info = put(pattern(kChunk));
+  SqliteTamper(path_).exec("UPDATE files SET chunk_size = 4000000000 WHERE id = '" + info.id + "'");
+
+  expect_read_error(info.id, StoreErrc::kBadChunkSize);
+}
+
 // S4: lengths above 4 GiB pass through the files record unchanged, and a record claiming far
 // more chunks than exist fails at once instead of scanning.
 TEST_F(SqliteStoreTest, LengthAboveFourGibibytesIsKeptAsIs) {

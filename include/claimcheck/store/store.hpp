@@ -37,6 +37,7 @@ enum class StoreErrc {
   kBadChunkNumber,   ///< a gap in the numbering, or a negative chunk number
   kLengthMismatch,   ///< the chunks do not add up to the recorded length
   kDigestMismatch,   ///< the bytes do not hash to the recorded SHA-256
+  kBadRecord,        ///< the files record itself is damaged (unreadable metadata, ...)
   kInvalidArgument,  ///< a malformed id, location, chunk size or metadata
   kBackend,          ///< the database failed (locked beyond the timeout, I/O error, ...)
 };
@@ -52,7 +53,7 @@ class StoreError : public std::runtime_error {
   StoreError(StoreErrc code, std::string message);
 
   [[nodiscard]] StoreErrc code() const { return code_; }
-  /// True for the codes that mean the stored file is damaged (kMissingChunk .. kDigestMismatch).
+  /// True for the codes that mean the stored file is damaged (kMissingChunk .. kBadRecord).
   [[nodiscard]] bool is_corruption() const;
 
  private:
