@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
 
@@ -204,7 +205,7 @@ YAML::Node Config::node(std::string_view key) const { return find_node(root_, ke
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   double number = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
-  if (error != std::errc() || number < 0) {
+  if (error != std::errc() || !std::isfinite(number) || number < 0) {
     return std::nullopt;
   }
   const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
@@ -218,6 +219,11 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   } else if (unit == "h") {
     scale = 3'600'000;
   } else {
+    return std::nullopt;
+  }
+  // Past about 30 years a duration is a typo, and far past it the conversion overflows.
+  constexpr double kMaxMilliseconds = 1e12;
+  if (number * scale > kMaxMilliseconds) {
     return std::nullopt;
   }
   return std::chrono::milliseconds(static_cast<std::int64_t>(number * scale));

@@ -8,7 +8,11 @@ namespace {
 constexpr std::chrono::milliseconds kDefaultTimeout{5000};
 
 std::chrono::milliseconds network_timeout(const Config& config) {
-  return config.get_duration("registry.timeout", kDefaultTimeout);
+  const auto timeout = config.get_duration("registry.timeout", kDefaultTimeout);
+  if (timeout <= std::chrono::milliseconds::zero()) {
+    throw ConfigError("registry.timeout must be longer than 0");
+  }
+  return timeout;
 }
 
 }  // namespace

@@ -53,6 +53,10 @@ TEST(Config, ParsesDurationsAndLists) {
   EXPECT_EQ(config.get_list("urls", {}), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(config.get_list("extra", {}), (std::vector<std::string>{"c", "d"}));
   EXPECT_FALSE(parse_duration("5 parsecs").has_value());
+  // Found by the bad-input review: these were accepted and overflowed into negative waits.
+  EXPECT_FALSE(parse_duration("nan").has_value());
+  EXPECT_FALSE(parse_duration("inf").has_value());
+  EXPECT_FALSE(parse_duration("1e300h").has_value());
 }
 
 }  // namespace
