@@ -1,5 +1,7 @@
 #include "eureka_codec.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -330,12 +332,21 @@ json registration_body(const InstanceRegistration& registration,
 std::vector<Instance> parse_application(const json& document) {
   const json& items = document.at("application").at("instance");
   std::vector<Instance> instances;
+  // One unusable registration (no host, port 0) must not hide the app's good instances, so it
+  // is skipped rather than failing the whole document.
+  const auto add = [&instances](const json& item) {
+    try {
+      instances.push_back(instance_from(item));
+    } catch (const std::invalid_argument& error) {
+      spdlog::warn("ignoring a registry entry: {}", error.what());
+    }
+  };
   // Older Eureka JSON writes a single instance as an object rather than a one-element array.
   if (items.is_object()) {
-    instances.push_back(instance_from(items));
+    add(items);
   } else {
     for (const auto& item : items) {
-      instances.push_back(instance_from(item));
+      add(item);
     }
   }
   return instances;

@@ -1,6 +1,7 @@
 #include "claimcheck/registry/registry_client.hpp"
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -133,6 +134,35 @@ TEST(RegistryClient, ResolveReturnsTheRegisteredBaseUrl) {
 
   client.stop();
   EXPECT_EQ(registry.server().instance_count(), 0U) << "stop() must cancel the registration";
+}
+
+// Found by the bad-input review: one registration with port 0 made the whole application
+// unreadable, so no service could find the auth server any more.
+TEST(RegistryClient, AnUnusableRegistrationDoesNotHideTheGoodOnes) {
+  RunningRegistry registry;
+  RegistryClient client({registry.eureka_url()}, kTimeout, kNoCache);
+  client.start(orders_instance(9001));
+  const json broken = {{"instance",
+                        {{"instanceId", "broken"},
+                         {"hostName", "127.0.0.1"},
+                         {"app", "ORDERS"},
+                         {"ipAddr", "127.0.0.1"},
+                         {"vipAddress", "orders"},
+                         {"status", "UP"},
+                         {"port", 0},
+                         {"dataCenterInfo",
+                          {{"@class", "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo"},
+                           {"name", "MyOwn"}}}}}};
+  httplib::Client http = registry.client();
+  const auto posted = http.Post("/eureka/apps/ORDERS", broken.dump(), "application/json");
+  ASSERT_TRUE(posted);
+  ASSERT_EQ(posted->status, 204);
+
+  const auto found = client.instances("orders");
+  ASSERT_EQ(found.size(), 1U);
+  EXPECT_EQ(found[0].instance_id, "orders-9001");
+  EXPECT_EQ(client.resolve("orders"), "http://127.0.0.1:9001");
+  client.stop();
 }
 
 TEST(RegistryClient, ResolveRotatesAmongUpInstances) {
