@@ -2,6 +2,14 @@
 
 namespace claimcheck::broker {
 
+FlowDestinations FlowDestinations::from_config(const Config& config) {
+  FlowDestinations destinations;
+  destinations.requests = config.get_string("messaging.requests", destinations.requests);
+  destinations.group = config.get_string("messaging.group", destinations.group);
+  destinations.replies = config.get_string("messaging.replies", destinations.replies);
+  return destinations;
+}
+
 std::string group_queue_name(const std::string& destination, const std::string& group) {
   return destination + "." + group;
 }

@@ -44,9 +44,7 @@ std::chrono::milliseconds since(std::chrono::steady_clock::time_point start) {
 
 ClientSettings ClientSettings::from_config(const Config& config) {
   ClientSettings settings;
-  settings.request_destination = config.get_string("messaging.requests", "files-out");
-  settings.request_group = config.get_string("messaging.group", "resource");
-  settings.reply_destination = config.get_string("messaging.replies", "files-in");
+  settings.destinations = broker::FlowDestinations::from_config(config);
   settings.client_id = config.get_string("client.id", default_client_id());
   if (settings.client_id.empty() || settings.client_id.find_first_of("#*.") != std::string::npos) {
     throw ConfigError("client.id '" + settings.client_id +
@@ -71,9 +69,9 @@ FileClient::FileClient(ClientSettings settings, broker::Connection& connection, 
 void FileClient::open() {
   // Declaring the consumers' queue too means a request sent before any resource server ever
   // started waits in the queue instead of being dropped as unroutable.
-  broker::declare_destination_queue(connection_, settings_.request_destination,
-                                    settings_.request_group, broker::QueueSpec{});
-  reply_queue_ = broker::declare_reply_queue(connection_, settings_.reply_destination,
+  broker::declare_destination_queue(connection_, settings_.destinations.requests,
+                                    settings_.destinations.group, broker::QueueSpec{});
+  reply_queue_ = broker::declare_reply_queue(connection_, settings_.destinations.replies,
                                              settings_.client_id, settings_.reply_queue_expires);
   connection_.start_consuming(reply_queue_, /*prefetch=*/32);
 }
@@ -108,7 +106,7 @@ std::string FileClient::send(const std::filesystem::path& path, const std::strin
   try {
     request.token = tokens_.access_token();
     outgoing.body = message::encode(request);
-    const auto outcome = connection_.publish(settings_.request_destination, request.operation,
+    const auto outcome = connection_.publish(settings_.destinations.requests, request.operation,
                                              outgoing, settings_.confirm_timeout);
     if (outcome != broker::PublishOutcome::kConfirmed) {
       throw std::runtime_error(outcome == broker::PublishOutcome::kReturned

@@ -28,9 +28,7 @@ void sleep_unless_stopped(std::chrono::milliseconds duration,
 
 WorkerSettings WorkerSettings::from_config(const Config& config) {
   WorkerSettings settings;
-  settings.request_destination = config.get_string("messaging.requests", "files-out");
-  settings.group = config.get_string("messaging.group", "resource");
-  settings.reply_destination = config.get_string("messaging.replies", "files-in");
+  settings.destinations = broker::FlowDestinations::from_config(config);
   settings.queue_type = config.get_string("messaging.queue-type", "classic");
   const auto prefetch = config.get_int("messaging.prefetch", 4);
   if (prefetch < 1 || prefetch > 1000) {
@@ -61,12 +59,13 @@ void Worker::run(const std::function<bool()>& should_stop) {
   while (!should_stop()) {
     try {
       auto connection = broker::Connection::open(broker_);
-      const std::string queue = settings_.request_destination + "." + settings_.group;
+      const std::string queue =
+          broker::group_queue_name(settings_.destinations.requests, settings_.destinations.group);
       broker::QueueSpec spec;
       spec.queue_type = settings_.queue_type;
-      broker::declare_destination_queue(*connection, settings_.request_destination, settings_.group,
-                                        spec);
-      connection->declare_topic_exchange(settings_.reply_destination);
+      broker::declare_destination_queue(*connection, settings_.destinations.requests,
+                                        settings_.destinations.group, spec);
+      connection->declare_topic_exchange(settings_.destinations.replies);
       connection->start_consuming(queue, settings_.prefetch);
       spdlog::info("consuming {} on RabbitMQ at {} (prefetch {})", queue, connection->address(),
                    settings_.prefetch);
@@ -126,7 +125,7 @@ void Worker::answer(broker::Connection& connection, const broker::Delivery& deli
   // reply_to holds the asking client's id, which is the routing key its reply queue is bound
   // with; without one the reply goes to whatever group queue listens on the reply exchange.
   const std::string& routing_key = delivery.properties.reply_to;
-  const auto outcome = connection.publish(settings_.reply_destination, routing_key, outgoing,
+  const auto outcome = connection.publish(settings_.destinations.replies, routing_key, outgoing,
                                           settings_.confirm_timeout);
   switch (outcome) {
     case broker::PublishOutcome::kConfirmed:

@@ -1,14 +1,11 @@
 #include "claimcheck/resource/request_handler.hpp"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
-#include <unistd.h>
-
-#include <filesystem>
 
 #include "claimcheck/common/encoding.hpp"
 #include "claimcheck/common/sha256.hpp"
 #include "claimcheck/token/signing_key.hpp"
+#include "store_test_support.hpp"
 
 namespace claimcheck::resource {
 namespace {
@@ -17,29 +14,10 @@ using nlohmann::json;
 using std::chrono::seconds;
 using std::chrono::system_clock;
 
-/// A ByteSource over an in-memory string (test inputs only; real files stream from disk).
-class StringSource final : public ByteSource {
- public:
-  explicit StringSource(std::string data) : data_(std::move(data)) {}
-  std::size_t read(std::span<std::byte> buffer) override {
-    const std::size_t count = std::min(buffer.size(), data_.size() - offset_);
-    std::memcpy(buffer.data(), data_.data() + offset_, count);
-    offset_ += count;
-    return count;
-  }
-
- private:
-  std::string data_;
-  std::size_t offset_ = 0;
-};
-
 class RequestHandlerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    directory_ = std::filesystem::temp_directory_path() /
-                 ("claimcheck-handler-" + std::to_string(::getpid()) + "-" + random_hex(4));
-    std::filesystem::create_directories(directory_);
-    store_ = store::open_store("sqlite:" + (directory_ / "store.db").string(), /*chunk_size=*/64);
+    store_ = store::open_store("sqlite:" + database(), /*chunk_size=*/64);
     const json jwks = {{"keys", json::array({key_.public_jwk()})}};
     verifier_ = std::make_unique<token::TokenVerifier>(
         token::VerifierSettings{.issuer = "test-issuer", .audience = "claimcheck"},
@@ -48,7 +26,7 @@ class RequestHandlerTest : public ::testing::Test {
     handler_ = std::make_unique<RequestHandler>(*store_, *verifier_, operations_, metrics_);
   }
 
-  void TearDown() override { std::filesystem::remove_all(directory_); }
+  [[nodiscard]] std::string database() const { return directory_.file("store.db"); }
 
   std::string token(const std::string& scope, seconds lifetime = seconds(300),
                     system_clock::time_point issued = system_clock::now()) const {
@@ -67,7 +45,7 @@ class RequestHandlerTest : public ::testing::Test {
   }
 
   message::FileRequest request_for(const std::string& content) {
-    StringSource source(content);
+    store::testing::StringSource source(content);
     const store::FileInfo stored = store_->put("sample.txt", source, {});
     message::FileRequest request;
     request.message_id = random_hex(8);
@@ -85,15 +63,9 @@ class RequestHandlerTest : public ::testing::Test {
     return handler_->handle(message::encode(request), "amqp-correlation");
   }
 
-  void execute_sql(const std::string& sql) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((directory_ / "store.db").c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
-        << sqlite3_errmsg(db);
-    sqlite3_close(db);
-  }
+  void execute_sql(const std::string& sql) { store::testing::SqliteTamper(database()).exec(sql); }
 
-  std::filesystem::path directory_;
+  store::testing::TempDir directory_;
   std::unique_ptr<store::Store> store_;
   token::SigningKey key_ = token::SigningKey::generate_rs256();
   std::unique_ptr<token::TokenVerifier> verifier_;

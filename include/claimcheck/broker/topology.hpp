@@ -19,6 +19,16 @@
 
 namespace claimcheck::broker {
 
+/// The destinations of the claim-check flow, the same for every sender and consumer.
+struct FlowDestinations {
+  std::string requests = "files-out";  ///< topic exchange the requests are published to
+  std::string group = "resource";      ///< the resource servers' consumer group
+  std::string replies = "files-in";    ///< topic exchange the replies are published to
+
+  /// Reads messaging.requests, messaging.group and messaging.replies.
+  static FlowDestinations from_config(const Config& config);
+};
+
 /// The queue name Spring Cloud Stream uses for a consumer group: `<destination>.<group>`.
 std::string group_queue_name(const std::string& destination, const std::string& group);
 

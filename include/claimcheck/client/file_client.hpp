@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "claimcheck/broker/connection.hpp"
+#include "claimcheck/broker/topology.hpp"
 #include "claimcheck/common/config.hpp"
 #include "claimcheck/message/envelope.hpp"
 #include "claimcheck/store/store.hpp"
@@ -27,9 +28,7 @@
 namespace claimcheck::client {
 
 struct ClientSettings {
-  std::string request_destination = "files-out";
-  std::string request_group = "resource";  ///< the resource servers' consumer group
-  std::string reply_destination = "files-in";
+  broker::FlowDestinations destinations;
   std::string client_id;  ///< stable across restarts so replies find their way back
   std::chrono::milliseconds reply_queue_expires{std::chrono::hours(24)};
   std::chrono::milliseconds confirm_timeout{10'000};

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "claimcheck/broker/connection.hpp"
+#include "claimcheck/broker/topology.hpp"
 #include "claimcheck/common/config.hpp"
 #include "claimcheck/common/metrics.hpp"
 #include "claimcheck/resource/request_handler.hpp"
@@ -22,9 +23,7 @@
 namespace claimcheck::resource {
 
 struct WorkerSettings {
-  std::string request_destination = "files-out";
-  std::string group = "resource";
-  std::string reply_destination = "files-in";
+  broker::FlowDestinations destinations;
   std::string queue_type = "classic";
   std::uint16_t prefetch = 4;
   std::chrono::milliseconds confirm_timeout{10'000};
