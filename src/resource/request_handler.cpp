@@ -34,6 +34,27 @@ std::string_view error_code_for(const store::StoreError& error) {
                                : message::error_code::kBadRequest;
 }
 
+/// Passes the file on to the operation and calls keep_alive at most once a second meanwhile.
+class KeepAliveSink final : public ByteSink {
+ public:
+  KeepAliveSink(ByteSink& next, const RequestHandler::KeepAlive& keep_alive)
+      : next_(next), keep_alive_(keep_alive) {}
+
+  void write(std::span<const std::byte> bytes) override {
+    next_.write(bytes);
+    const auto now = std::chrono::steady_clock::now();
+    if (keep_alive_ && now - last_call_ >= std::chrono::seconds(1)) {
+      keep_alive_();
+      last_call_ = now;
+    }
+  }
+
+ private:
+  ByteSink& next_;
+  const RequestHandler::KeepAlive& keep_alive_;
+  std::chrono::steady_clock::time_point last_call_ = std::chrono::steady_clock::now();
+};
+
 }  // namespace
 
 RequestHandler::RequestHandler(store::Store& store, token::TokenVerifier& verifier,
@@ -47,7 +68,8 @@ RequestHandler::RequestHandler(store::Store& store, token::TokenVerifier& verifi
                                 "Requests answered with an error reply")) {}
 
 message::FileReply RequestHandler::handle(std::string_view body,
-                                          std::string_view fallback_correlation_id) {
+                                          std::string_view fallback_correlation_id,
+                                          const KeepAlive& keep_alive) {
   message::FileReply reply;
   reply.message_id = random_hex(16);
   reply.correlation_id = std::string(fallback_correlation_id);
@@ -67,7 +89,7 @@ message::FileReply RequestHandler::handle(std::string_view body,
   reply.file_name = request.file_name;
   reply.operation = request.operation;
 
-  message::FileReply result = redeem(request, std::move(reply));
+  message::FileReply result = redeem(request, std::move(reply), keep_alive);
   if (result.ok()) {
     processed_.increment();
   } else {
@@ -79,7 +101,7 @@ message::FileReply RequestHandler::handle(std::string_view body,
 }
 
 message::FileReply RequestHandler::redeem(const message::FileRequest& request,
-                                          message::FileReply reply) {
+                                          message::FileReply reply, const KeepAlive& keep_alive) {
   // Authentication comes before anything else: an unauthorized caller learns nothing about
   // which files or operations exist.
   const token::VerifyResult verified = verifier_.verify(request.token, "");
@@ -118,7 +140,8 @@ message::FileReply RequestHandler::redeem(const message::FileRequest& request,
                       request.sha256));
     }
     auto run = operation->start(request);
-    const store::FileInfo verified_file = store_.read(request.file_id, *run);
+    KeepAliveSink sink(*run, keep_alive);
+    const store::FileInfo verified_file = store_.read(request.file_id, sink);
     OperationResult outcome = run->finish(verified_file);
     // Every reply states which bytes it was made from, so the sender can check them.
     outcome.result.emplace("length", verified_file.length);

@@ -101,7 +101,10 @@ void Worker::consume(broker::Connection& connection, const std::function<bool()>
 void Worker::answer(broker::Connection& connection, const broker::Delivery& delivery) {
   message::FileReply reply;
   try {
-    reply = handler_.handle(delivery.body, delivery.properties.correlation_id);
+    // A large file can take longer to stream than the heartbeat interval; without this the
+    // broker would drop the connection and redeliver the request mid-work.
+    reply = handler_.handle(delivery.body, delivery.properties.correlation_id,
+                            [&connection] { connection.keep_alive(); });
     reply.token = tokens_.access_token();
   } catch (const std::exception& error) {
     // The store or the auth server is down: nothing is wrong with the request itself, so it

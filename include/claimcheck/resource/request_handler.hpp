@@ -10,6 +10,7 @@
 /// database failing) reaches the caller, as store::StoreError of kind kBackend. Not
 /// thread-safe: one handler per consuming thread.
 
+#include <functional>
 #include <string_view>
 
 #include "claimcheck/common/metrics.hpp"
@@ -25,12 +26,18 @@ class RequestHandler {
   RequestHandler(store::Store& store, token::TokenVerifier& verifier,
                  const OperationCatalog& operations, MetricsRegistry& metrics);
 
+  /// Called now and then while a file streams, so the caller can keep its broker connection
+  /// alive through a long read.
+  using KeepAlive = std::function<void()>;
+
   /// The reply for `body`; its token is left empty for the caller to fill with its own.
   /// `fallback_correlation_id` (the AMQP property) is used when the body has none to offer.
-  message::FileReply handle(std::string_view body, std::string_view fallback_correlation_id);
+  message::FileReply handle(std::string_view body, std::string_view fallback_correlation_id,
+                            const KeepAlive& keep_alive = {});
 
  private:
-  message::FileReply redeem(const message::FileRequest& request, message::FileReply reply);
+  message::FileReply redeem(const message::FileRequest& request, message::FileReply reply,
+                            const KeepAlive& keep_alive);
 
   store::Store& store_;
   token::TokenVerifier& verifier_;
