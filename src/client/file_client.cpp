@@ -13,7 +13,6 @@
 namespace claimcheck::client {
 namespace {
 
-constexpr std::string_view kReplyAuthority = "files.reply";
 constexpr std::chrono::milliseconds kPollInterval{500};
 
 std::string default_client_id() {
@@ -171,7 +170,7 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
   }
   auto& reply = std::get<message::FileReply>(decoded);
   const auto found = pending_.find(reply.correlation_id);
-  const token::VerifyResult verified = verifier_.verify(reply.token, kReplyAuthority);
+  const token::VerifyResult verified = verifier_.verify(reply.token, message::kReplyAuthority);
   if (!verified.ok()) {
     // Nothing in an untrusted reply is believed. The request it names still fails at once,
     // so the user sees why instead of waiting for a reply that will not come.

@@ -42,7 +42,9 @@ class InspectRun final : public OperationRun {
 class InspectOperation final : public Operation {
  public:
   [[nodiscard]] std::string_view name() const override { return "inspect"; }
-  [[nodiscard]] std::string_view required_authority() const override { return "files.send"; }
+  [[nodiscard]] std::string_view required_authority() const override {
+    return message::kSendAuthority;
+  }
   std::unique_ptr<OperationRun> start(const message::FileRequest& /*request*/) override {
     return std::make_unique<InspectRun>(detector_);
   }

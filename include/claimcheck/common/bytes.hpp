@@ -7,7 +7,6 @@
 /// thread-safe; one thread drives a stream at a time.
 
 #include <cstddef>
-#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <span>
@@ -43,30 +42,6 @@ class FileSource final : public ByteSource {
  private:
   std::filesystem::path path_;
   std::ifstream in_;
-};
-
-/// Writes a file on disk, truncating it first. Throws std::runtime_error naming the path on
-/// failure.
-class FileSink final : public ByteSink {
- public:
-  explicit FileSink(const std::filesystem::path& path);
-  void write(std::span<const std::byte> bytes) override;
-  /// Flushes and closes; throws if the data did not reach the file.
-  void close();
-
- private:
-  std::filesystem::path path_;
-  std::ofstream out_;
-};
-
-/// Discards everything written to it; counts the bytes.
-class NullSink final : public ByteSink {
- public:
-  void write(std::span<const std::byte> bytes) override { bytes_ += bytes.size(); }
-  [[nodiscard]] std::uint64_t bytes() const { return bytes_; }
-
- private:
-  std::uint64_t bytes_ = 0;
 };
 
 }  // namespace claimcheck

@@ -25,6 +25,11 @@ inline constexpr std::size_t kMaxMessageBytes = std::size_t{256} * 1024;
 inline constexpr std::string_view kRequestType = "claimcheck.request";
 inline constexpr std::string_view kReplyType = "claimcheck.reply";
 
+/// Authorities (token scopes) of the flow: a request's token must carry the send authority, a
+/// reply's token the reply authority.
+inline constexpr std::string_view kSendAuthority = "files.send";
+inline constexpr std::string_view kReplyAuthority = "files.reply";
+
 /// Machine-readable error codes carried in a reply's `errorCode`.
 namespace error_code {
 inline constexpr std::string_view kBadRequest = "bad-request";

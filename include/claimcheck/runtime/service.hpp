@@ -28,10 +28,6 @@ inline constexpr std::string_view kAuthApp = "CLAIMCHECK-AUTH";
 inline constexpr std::string_view kResourceApp = "CLAIMCHECK-RESOURCE";
 inline constexpr std::string_view kClientApp = "CLAIMCHECK-CLIENT";
 
-/// Authorities (token scopes) the message flow needs.
-inline constexpr std::string_view kSendAuthority = "files.send";
-inline constexpr std::string_view kReplyAuthority = "files.reply";
-
 /// A registry client for the configured registry URLs.
 std::unique_ptr<registry::RegistryClient> make_registry_client(const Config& config);
 
