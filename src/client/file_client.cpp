@@ -187,9 +187,7 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
     outcome.detail =
         "the reply was rejected: its token failed verification (" + verified.reason + ")";
     outcome.elapsed = since(found->second.sent_at);
-    message::FileReply own_file;
-    own_file.file_id = found->second.file_id;
-    forget_files(own_file);
+    forget_files({found->second.file_id});
     pending_.erase(found);
     return outcome;
   }
@@ -224,16 +222,16 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
     pending_.erase(found);
   }
   outcome.reply = std::move(reply);
-  forget_files(outcome.reply);
+  forget_files({outcome.reply.file_id, outcome.reply.result_file_id});
   connection_.ack(delivery.delivery_tag);
   return outcome;
 }
 
-void FileClient::forget_files(const message::FileReply& reply) {
+void FileClient::forget_files(std::initializer_list<std::string> ids) {
   if (!settings_.delete_after_reply) {
     return;
   }
-  for (const std::string& id : {reply.file_id, reply.result_file_id}) {
+  for (const std::string& id : ids) {
     if (!store::is_file_id(id)) {
       continue;
     }
@@ -241,8 +239,7 @@ void FileClient::forget_files(const message::FileReply& reply) {
       // A reply only names files; whoever made the request chose them. Deleting just the files
       // this client stored keeps a crafted request from making a listener delete others' files.
       if (store_.stat(id).metadata.value("sender", std::string()) != settings_.client_id) {
-        spdlog::warn("reply {} names file {}, which this client did not store; leaving it",
-                     reply.message_id, id);
+        spdlog::warn("a reply names file {}, which this client did not store; leaving it", id);
         continue;
       }
       store_.remove(id);

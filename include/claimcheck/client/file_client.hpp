@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -93,7 +94,8 @@ class FileClient {
   /// Verifies and matches one delivery; std::nullopt when it answers nothing this client knows
   /// and the caller did not ask for strangers.
   std::optional<Outcome> handle(const broker::Delivery& delivery, bool accept_unknown);
-  void forget_files(const message::FileReply& reply);
+  /// Deletes those of `ids` (empty ones skipped) that this client stored, once replies are in.
+  void forget_files(std::initializer_list<std::string> ids);
 
   ClientSettings settings_;
   broker::Connection& connection_;
