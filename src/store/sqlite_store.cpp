@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "chunk_checks.hpp"
 #include "claimcheck/common/sha256.hpp"
 #include "sqlite.hpp"
 
@@ -60,10 +61,6 @@ system_clock::time_point from_millis(std::int64_t millis) {
   return system_clock::time_point(milliseconds(millis));
 }
 
-std::uint64_t chunk_count(const FileInfo& info) {
-  return info.length / info.chunk_size + (info.length % info.chunk_size == 0 ? 0 : 1);
-}
-
 /// Reads from `source` until `buffer` is full or the source ends; returns the bytes read.
 std::size_t fill(ByteSource& source, std::span<std::byte> buffer) {
   std::size_t filled = 0;
@@ -81,10 +78,6 @@ std::string quoted_id(std::string_view id) {
   // Ids can come from outside (a message's fileId); keep a malformed one short in messages.
   constexpr std::size_t kMaxShown = 64;
   return "'" + std::string(id.substr(0, kMaxShown)) + (id.size() > kMaxShown ? "...'" : "'");
-}
-
-[[noreturn]] void corrupt(StoreErrc code, std::string_view id, std::string_view what) {
-  throw StoreError(code, fmt::format("file {} is corrupt: {}", id, what));
 }
 
 void require_file_id(std::string_view id) {
@@ -296,12 +289,7 @@ class SqliteStore final : public Store {
 
     const std::int64_t length = select.column_int64(1);
     const std::int64_t chunk_size = select.column_int64(2);
-    if (length < 0) {
-      corrupt(StoreErrc::kLengthMismatch, id, fmt::format("recorded length {}", length));
-    }
-    if (chunk_size <= 0 || chunk_size > kMaxChunkSize) {
-      corrupt(StoreErrc::kBadChunkSize, id, fmt::format("recorded chunk size {}", chunk_size));
-    }
+    check_recorded_sizes(id, length, chunk_size);
     auto metadata = nlohmann::json::parse(select.column_text(6), nullptr, false);
     if (metadata.is_discarded()) {
       // Damage to one file's record must not look like a store outage: an outage is retried,
@@ -331,36 +319,8 @@ class SqliteStore final : public Store {
         db_.prepare("SELECT count(*), min(n), max(n) FROM chunks WHERE files_id = ?1");
     summary.bind(1, info.id);
     summary.step();
-    const std::int64_t count = summary.column_int64(0);
-    const std::int64_t first = summary.column_int64(1);
-    const std::int64_t last = summary.column_int64(2);
-    const auto expected = static_cast<std::int64_t>(chunk_count(info));
-
-    if (count == 0) {
-      if (expected > 0) {
-        corrupt(StoreErrc::kMissingChunk, info.id,
-                fmt::format("no chunks stored, length {} needs {}", info.length, expected));
-      }
-      return;
-    }
-    if (first < 0) {
-      corrupt(StoreErrc::kBadChunkNumber, info.id, fmt::format("negative chunk number {}", first));
-    }
-    if (last >= expected) {
-      corrupt(StoreErrc::kExtraChunk, info.id,
-              fmt::format("chunk {} stored, but length {} with chunk size {} needs only 0..{}",
-                          last, info.length, info.chunk_size, expected - 1));
-    }
-    if (count != last + 1) {
-      corrupt(StoreErrc::kBadChunkNumber, info.id,
-              fmt::format("chunk {} is missing while chunk {} exists", first_gap_locked(info.id),
-                          last));
-    }
-    if (last + 1 < expected) {
-      corrupt(
-          StoreErrc::kMissingChunk, info.id,
-          fmt::format("chunks end at {}, length {} needs 0..{}", last, info.length, expected - 1));
-    }
+    check_chunk_numbers(info, summary.column_int64(0), summary.column_int64(1),
+                        summary.column_int64(2), [&] { return first_gap_locked(info.id); });
   }
 
   std::int64_t first_gap_locked(std::string_view id) {
@@ -391,23 +351,6 @@ class SqliteStore final : public Store {
     // Reset before the bytes go to the sink: a slow sink must not hold a database snapshot.
     select.reset();
     return data.size();
-  }
-
-  static void check_chunk_size(const FileInfo& info, std::uint64_t n, std::size_t size,
-                               std::uint64_t remaining) {
-    if (size == 0) {
-      corrupt(StoreErrc::kBadChunkSize, info.id, fmt::format("chunk {} is empty", n));
-    }
-    const bool is_last = remaining <= info.chunk_size;
-    if (size > info.chunk_size || (!is_last && size != info.chunk_size)) {
-      corrupt(StoreErrc::kBadChunkSize, info.id,
-              fmt::format("chunk {} holds {} bytes, chunk size is {}", n, size, info.chunk_size));
-    }
-    if (is_last && size != remaining) {
-      corrupt(StoreErrc::kLengthMismatch, info.id,
-              fmt::format("last chunk {} holds {} bytes, but length {} leaves {} for it", n, size,
-                          info.length, remaining));
-    }
   }
 
   FileInfo download(std::string_view id, ByteSink& sink) {

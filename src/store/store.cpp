@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "claimcheck/common/encoding.hpp"
+#include "gridfs_store.hpp"
 #include "sqlite_store.hpp"
 
 namespace claimcheck::store {
@@ -20,12 +21,6 @@ bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= '
 std::string sqlite_path_of(const std::string& location) {
   if (location.starts_with(kSqlitePrefix)) {
     return location.substr(kSqlitePrefix.size());
-  }
-  if (location.starts_with("mongodb://") || location.starts_with("mongodb+srv://")) {
-    // The location is not echoed: a MongoDB URI may carry a password.
-    throw StoreError(StoreErrc::kInvalidArgument,
-                     "store location is a MongoDB URI, but GridFS support is not built yet; "
-                     "use 'sqlite:PATH' or a file path for the embedded store");
   }
   if (const auto scheme_end = location.find("://"); scheme_end != std::string::npos) {
     throw StoreError(StoreErrc::kInvalidArgument,
@@ -98,11 +93,14 @@ bool StoreError::is_corruption() const {
   return false;
 }
 
-std::unique_ptr<Store> open_store(const std::string& location, std::uint32_t chunk_size) {
-  if (chunk_size == 0 || chunk_size > kMaxChunkSize) {
+std::unique_ptr<Store> open_store(const std::string& location, const StoreOptions& options) {
+  if (options.chunk_size == 0 || options.chunk_size > kMaxChunkSize) {
     throw StoreError(
         StoreErrc::kInvalidArgument,
-        fmt::format("store chunk size {} is outside 1..{}", chunk_size, kMaxChunkSize));
+        fmt::format("store chunk size {} is outside 1..{}", options.chunk_size, kMaxChunkSize));
+  }
+  if (location.starts_with("mongodb://") || location.starts_with("mongodb+srv://")) {
+    return open_gridfs_store(location, options.bucket, options.chunk_size);
   }
   const std::string path = sqlite_path_of(location);
   if (path.empty()) {
@@ -110,7 +108,7 @@ std::unique_ptr<Store> open_store(const std::string& location, std::uint32_t chu
                      "store location '" + location + "' names no database file");
   }
   create_parent_directory(path);
-  return open_sqlite_store(path, chunk_size);
+  return open_sqlite_store(path, options.chunk_size);
 }
 
 std::string new_file_id(std::chrono::system_clock::time_point now) {

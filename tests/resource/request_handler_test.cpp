@@ -17,7 +17,7 @@ using std::chrono::system_clock;
 class RequestHandlerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = store::open_store("sqlite:" + database(), /*chunk_size=*/64);
+    store_ = store::open_store("sqlite:" + database(), {.chunk_size = 64});
     const json jwks = {{"keys", json::array({key_.public_jwk()})}};
     verifier_ = std::make_unique<token::TokenVerifier>(
         token::VerifierSettings{.issuer = "test-issuer", .audience = "claimcheck"},

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <set>
 
 #include "claimcheck/store/store.hpp"
@@ -14,7 +15,7 @@ using testing::TempDir;
 
 StoreErrc open_error(const std::string& location, std::uint32_t chunk_size = kDefaultChunkSize) {
   try {
-    open_store(location, chunk_size);
+    open_store(location, {.chunk_size = chunk_size});
   } catch (const StoreError& error) {
     return error.code();
   }
@@ -39,15 +40,46 @@ TEST(OpenStore, SqlitePrefixAndBarePathOpenTheSameDatabase) {
   EXPECT_EQ(with_prefix->stat(info.id).chunk_size, kDefaultChunkSize);
 }
 
-TEST(OpenStore, MongoUriIsNotSupportedYetAndItsPasswordIsNotRepeated) {
+TEST(OpenStore, BadMongoUriIsRefusedWithoutRepeatingItsPassword) {
   try {
-    open_store("mongodb://user:s3cret@db.example:27017/claims");
-    FAIL() << "a mongodb:// location was accepted";
+    open_store("mongodb://user:s3cret@db.example:notaport/claims");
+    FAIL() << "a malformed mongodb:// location was accepted";
   } catch (const StoreError& error) {
     EXPECT_EQ(error.code(), StoreErrc::kInvalidArgument);
-    EXPECT_NE(std::string(error.what()).find("GridFS"), std::string::npos);
-    EXPECT_EQ(std::string(error.what()).find("s3cret"), std::string::npos);
+    EXPECT_NE(std::string(error.what()).find("MongoDB URI"), std::string::npos) << error.what();
+    EXPECT_EQ(std::string(error.what()).find("s3cret"), std::string::npos) << error.what();
   }
+}
+
+TEST(OpenStore, UnusableBucketNamesAreRefused) {
+  for (const std::string& bucket :
+       std::vector<std::string>{"", "a$b", ".fs", std::string(65, 'b')}) {
+    try {
+      open_store("mongodb://127.0.0.1:1/claims", {.bucket = bucket});
+      ADD_FAILURE() << "bucket '" << bucket << "' was accepted";
+    } catch (const StoreError& error) {
+      EXPECT_EQ(error.code(), StoreErrc::kInvalidArgument) << error.what();
+    }
+  }
+}
+
+// Nothing listens on port 1: the store must give up within its server selection timeout with
+// an error naming the store, not hang and not leak the password.
+TEST(OpenStore, UnreachableMongoServerIsABackendErrorWithinTheTimeout) {
+  auto store = open_store("mongodb://user:s3cret@127.0.0.1:1/claims?serverSelectionTimeoutMS=300");
+  EXPECT_EQ(store->describe(), "mongodb://127.0.0.1:1/claims");
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    StringSource source("never stored");
+    store->put("x", source, {});
+    FAIL() << "put succeeded without a server";
+  } catch (const StoreError& error) {
+    EXPECT_EQ(error.code(), StoreErrc::kBackend) << error.what();
+    EXPECT_NE(std::string(error.what()).find("mongodb://127.0.0.1:1/claims"), std::string::npos)
+        << error.what();
+    EXPECT_EQ(std::string(error.what()).find("s3cret"), std::string::npos) << error.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
 }
 
 TEST(OpenStore, RejectsUnusableLocationsAndChunkSizes) {

@@ -1,6 +1,6 @@
 #pragma once
 
-/// Where files wait between the services: a store with GridFS semantics.
+/// Where files wait between the services: GridFS, or an embedded store with GridFS semantics.
 ///
 /// A file is a files record (id, name, length, chunk size, SHA-256, ...) plus its bytes cut into
 /// chunks numbered 0..k-1, k = ceil(length / chunk_size); an empty file has no chunks. Chunks are
@@ -120,7 +120,7 @@ class Store {
   virtual SweepResult sweep(std::chrono::system_clock::time_point now,
                             std::chrono::seconds safety_window) = 0;
 
-  /// "sqlite" (later "gridfs"): the value of a message's `store` field.
+  /// "sqlite" or "gridfs": the value of a message's `store` field.
   [[nodiscard]] virtual std::string_view kind() const = 0;
 
   /// Where the store is, safe to log (no credentials).
@@ -132,12 +132,24 @@ inline constexpr std::uint32_t kDefaultChunkSize = 255 * 1024;
 /// Largest chunk size accepted: a chunk must fit in one 16 MiB BSON document once GridFS is used.
 inline constexpr std::uint32_t kMaxChunkSize = 15 * 1024 * 1024;
 
-/// Opens a store from a location string: "sqlite:PATH" or a bare filesystem path -> embedded
-/// store (created if absent, parent dir must exist or is created); "mongodb://..." -> for now
-/// throws StoreError(kInvalidArgument) saying GridFS support is not built yet. `chunk_size`
-/// (1..kMaxChunkSize) applies to files this store writes; reads use each file's own chunk size.
-std::unique_ptr<Store> open_store(const std::string& location,
-                                  std::uint32_t chunk_size = kDefaultChunkSize);
+/// How open_store() sets up a store; every member has a default.
+struct StoreOptions {
+  /// Chunk size (1..kMaxChunkSize) of the files this store writes; reads use each file's own.
+  std::uint32_t chunk_size = kDefaultChunkSize;
+  /// GridFS bucket: collections `<bucket>.files` and `<bucket>.chunks`. Ignored by SQLite.
+  std::string bucket = "fs";
+};
+
+/// Opens a store from a location string:
+/// - "sqlite:PATH" or a bare filesystem path: the embedded store, created if absent (with its
+///   parent directory);
+/// - "mongodb://..." or "mongodb+srv://...": GridFS in the URI's database ("claimcheck" if it
+///   names none). The connection is made on first use; the URI's options apply, and where it
+///   sets none the store uses write concern majority and bounded timeouts (10 s to select a
+///   server or connect, 60 s per socket operation).
+/// Throws StoreError(kInvalidArgument) for an unusable location or option; the message never
+/// repeats a MongoDB URI, which may carry a password.
+std::unique_ptr<Store> open_store(const std::string& location, const StoreOptions& options = {});
 
 /// A fresh file id: 24 lower-case hex digits like a MongoDB ObjectId, a 4-byte big-endian
 /// seconds timestamp followed by 8 random bytes.
