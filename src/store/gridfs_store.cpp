@@ -22,7 +22,7 @@ using std::chrono::milliseconds;
 using std::chrono::system_clock;
 
 // Chunks go to and come from the server in batches of about this size: few round trips, and far
-// below the 16 MiB a reply may hold (some servers that speak MongoDB's protocol do not cut a
+// below the 16 MiB a reply may hold (servers that only speak MongoDB's protocol may not cut a
 // reply at 16 MiB as MongoDB does, and the driver refuses larger ones).
 constexpr std::size_t kBatchBytes = 4 * 1024 * 1024;
 
@@ -523,60 +523,6 @@ class GridFsStore final : public Store {
            });
   }
 
-  /// The chunk numbers' summary for check_chunk_numbers(): count, lowest and highest n.
-  void check_chunk_index(const mongo::PooledClient& client, const FileInfo& info,
-                         const bson_oid_t& oid) {
-    const mongo::Collection chunks = client.collection(database_, chunks_name_);
-    const mongo::Bson filter = id_filter("files_id", oid);
-    bson_error_t error;
-    const std::int64_t count = mongoc_collection_count_documents(chunks.get(), filter.get(),
-                                                                 nullptr, nullptr, nullptr, &error);
-    if (count < 0) {
-      backend_failure(info.id, "counting chunks", error);
-    }
-    if (count == 0) {
-      check_chunk_numbers(info, 0, 0, 0, [] { return 0; });
-      return;
-    }
-    const std::int64_t first = chunk_number_at_end(chunks.get(), *filter, info, 1);
-    const std::int64_t last = chunk_number_at_end(chunks.get(), *filter, info, -1);
-    check_chunk_numbers(info, count, first, last,
-                        [&] { return first_gap(chunks.get(), *filter, info); });
-  }
-
-  /// The lowest (direction 1) or highest (direction -1) chunk number of the file.
-  std::int64_t chunk_number_at_end(mongoc_collection_t* chunks, const bson_t& filter,
-                                   const FileInfo& info, std::int32_t direction) {
-    const mongo::Bson opts(BCON_NEW("projection", "{", "n", BCON_INT32(1), "_id", BCON_INT32(0),
-                                    "}", "sort", "{", "n", BCON_INT32(direction), "}", "limit",
-                                    BCON_INT64(1)));
-    const mongo::Cursor cursor(
-        mongoc_collection_find_with_opts(chunks, &filter, opts.get(), nullptr));
-    const bson_t* document = nullptr;
-    if (!mongoc_cursor_next(cursor.get(), &document)) {
-      bson_error_t error;
-      if (mongoc_cursor_error(cursor.get(), &error)) {
-        backend_failure(info.id, "reading chunk numbers", error);
-      }
-      corrupt(StoreErrc::kMissingChunk, info.id, "its chunks disappeared while being counted");
-    }
-    return chunk_number(info, *document);
-  }
-
-  std::int64_t first_gap(mongoc_collection_t* chunks, const bson_t& filter, const FileInfo& info) {
-    const mongo::Bson opts(BCON_NEW("projection", "{", "n", BCON_INT32(1), "_id", BCON_INT32(0),
-                                    "}", "sort", "{", "n", BCON_INT32(1), "}"));
-    const mongo::Cursor cursor(
-        mongoc_collection_find_with_opts(chunks, &filter, opts.get(), nullptr));
-    const bson_t* document = nullptr;
-    std::int64_t expected = 0;
-    while (mongoc_cursor_next(cursor.get(), &document) &&
-           chunk_number(info, *document) == expected) {
-      ++expected;
-    }
-    return expected;
-  }
-
   static std::int64_t chunk_number(const FileInfo& info, const bson_t& chunk) {
     bool type_ok = true;
     const auto n = mongo::get_integer(chunk, "n", type_ok);
@@ -586,59 +532,90 @@ class GridFsStore final : public Store {
     return *n;
   }
 
+  // Every check is made while streaming, in one pass over the chunks sorted by n: counting or
+  // summarising the chunks first would cost MongoDB little, but servers that only speak its
+  // protocol answer such queries by scanning every chunk they hold. The last chunk is held
+  // back until the cursor shows nothing follows it, so an extra chunk is found before the file
+  // looks complete to the sink.
   FileInfo download(const mongo::PooledClient& client, std::string_view id, ByteSink& sink) {
     FileInfo info = find_file(client, id);
     const bson_oid_t oid = mongo::oid_from_hex(id);
-    check_chunk_index(client, info, oid);
-
-    // One query per range of chunks instead of one cursor over all of them: a server never has
-    // to hold more than a range for us, and a slow sink never leaves a cursor idle long enough
-    // for the server to kill it.
     const mongo::Collection chunks = client.collection(database_, chunks_name_);
-    const auto range =
-        static_cast<std::int64_t>(std::max<std::size_t>(1, kBatchBytes / info.chunk_size));
+    const mongo::Bson filter = id_filter("files_id", oid);
+    const auto batch_size =
+        static_cast<std::int32_t>(std::max<std::size_t>(1, kBatchBytes / info.chunk_size));
+    const mongo::Bson opts(BCON_NEW("projection", "{", "n", BCON_INT32(1), "data", BCON_INT32(1),
+                                    "_id", BCON_INT32(0), "}", "sort", "{", "n", BCON_INT32(1), "}",
+                                    "batchSize", BCON_INT32(batch_size)));
+    const mongo::Cursor cursor(
+        mongoc_collection_find_with_opts(chunks.get(), filter.get(), opts.get(), nullptr));
+
     const auto total = static_cast<std::int64_t>(chunk_count(info));
+    const auto last_chunk = std::make_unique_for_overwrite<std::byte[]>(info.chunk_size);
+    std::size_t last_size = 0;
     Sha256 hash;
     std::uint64_t remaining = info.length;
-    for (std::int64_t first = 0; first < total; first += range) {
-      const std::int64_t end = std::min(total, first + range);
-      const mongo::Cursor cursor = find_chunk_range(chunks.get(), oid, first, end);
-      for (std::int64_t n = first; n < end; ++n) {
-        const bson_t* chunk = nullptr;
-        if (!mongoc_cursor_next(cursor.get(), &chunk)) {
-          bson_error_t error;
-          if (mongoc_cursor_error(cursor.get(), &error)) {
-            backend_failure(id, fmt::format("reading chunk {}", n), error);
-          }
-          corrupt(StoreErrc::kMissingChunk, id,
-                  fmt::format("chunk {} disappeared while the file was being read", n));
-        }
-        if (const std::int64_t number = chunk_number(info, *chunk); number != n) {
-          corrupt(StoreErrc::kBadChunkNumber, id,
-                  fmt::format("chunk {} came where chunk {} belongs", number, n));
-        }
-        const std::span<const std::byte> data = chunk_data(info, n, *chunk);
-        check_chunk_size(info, n, data.size(), remaining);
+    for (std::int64_t n = 0; n < total; ++n) {
+      const bson_t* chunk = next_chunk(cursor.get(), info, n);
+      if (const std::int64_t number = chunk_number(info, *chunk); number != n) {
+        unexpected_chunk(info, n, number, total);
+      }
+      const std::span<const std::byte> data = chunk_data(info, n, *chunk);
+      check_chunk_size(info, static_cast<std::uint64_t>(n), data.size(), remaining);
+      remaining -= data.size();
+      if (n + 1 < total) {
         hash.update(data);
         sink.write(data);
-        remaining -= data.size();
+      } else {
+        std::copy(data.begin(), data.end(), last_chunk.get());
+        last_size = data.size();
       }
     }
+    if (const bson_t* extra = nullptr; mongoc_cursor_next(cursor.get(), &extra)) {
+      unexpected_chunk(info, total, chunk_number(info, *extra), total);
+    }
+    bson_error_t error;
+    if (mongoc_cursor_error(cursor.get(), &error)) {
+      backend_failure(id, "reading chunks", error);
+    }
+    const std::span<const std::byte> tail(last_chunk.get(), last_size);
+    hash.update(tail);
+    sink.write(tail);
     return finish_digest(std::move(info), hash.hex_digest());
   }
 
-  /// Chunks first..end-1 of a file in order, in one batch.
-  static mongo::Cursor find_chunk_range(mongoc_collection_t* chunks, const bson_oid_t& oid,
-                                        std::int64_t first, std::int64_t end) {
-    const mongo::Bson filter(BCON_NEW("files_id", BCON_OID(&oid), "n", "{", "$gte",
-                                      BCON_INT64(first), "$lt", BCON_INT64(end), "}"));
-    const std::int64_t count = end - first;
-    const mongo::Bson opts(BCON_NEW("projection", "{", "n", BCON_INT32(1), "data", BCON_INT32(1),
-                                    "_id", BCON_INT32(0), "}", "sort", "{", "n", BCON_INT32(1), "}",
-                                    "limit", BCON_INT64(count), "batchSize",
-                                    BCON_INT32(static_cast<std::int32_t>(count))));
-    return mongo::Cursor(
-        mongoc_collection_find_with_opts(chunks, filter.get(), opts.get(), nullptr));
+  const bson_t* next_chunk(mongoc_cursor_t* cursor, const FileInfo& info, std::int64_t n) const {
+    const bson_t* chunk = nullptr;
+    if (mongoc_cursor_next(cursor, &chunk)) {
+      return chunk;
+    }
+    bson_error_t error;
+    if (mongoc_cursor_error(cursor, &error)) {
+      backend_failure(info.id, fmt::format("reading chunk {}", n), error);
+    }
+    corrupt(
+        StoreErrc::kMissingChunk, info.id,
+        n == 0 ? fmt::format("no chunks stored, length {} needs {}", info.length, chunk_count(info))
+               : fmt::format("chunks end at {}, length {} needs 0..{}", n - 1, info.length,
+                             chunk_count(info) - 1));
+  }
+
+  /// Chunk `number` came where chunk `expected` belongs (`total` = how many the length needs).
+  [[noreturn]] static void unexpected_chunk(const FileInfo& info, std::int64_t expected,
+                                            std::int64_t number, std::int64_t total) {
+    if (number < 0) {
+      corrupt(StoreErrc::kBadChunkNumber, info.id, fmt::format("negative chunk number {}", number));
+    }
+    if (number >= total) {
+      corrupt(StoreErrc::kExtraChunk, info.id,
+              fmt::format("chunk {} stored, but length {} with chunk size {} needs {}", number,
+                          info.length, info.chunk_size,
+                          total == 0 ? "none" : fmt::format("only 0..{}", total - 1)));
+    }
+    corrupt(StoreErrc::kBadChunkNumber, info.id,
+            number < expected
+                ? fmt::format("chunk {} is stored twice", number)
+                : fmt::format("chunk {} is missing while chunk {} exists", expected, number));
   }
 
   static std::span<const std::byte> chunk_data(const FileInfo& info, std::int64_t n,

@@ -111,6 +111,17 @@ std::unique_ptr<Store> open_store(const std::string& location, const StoreOption
   return open_sqlite_store(path, options.chunk_size);
 }
 
+std::unique_ptr<Store> open_store(const Config& config) {
+  const std::int64_t chunk_size = config.get_int("store.chunk-size", kDefaultChunkSize);
+  if (chunk_size < 1 || chunk_size > kMaxChunkSize) {
+    throw ConfigError(
+        fmt::format("store.chunk-size {} is outside 1..{} bytes", chunk_size, kMaxChunkSize));
+  }
+  return open_store(config.get_string("store.location", "sqlite:var/store.db"),
+                    {.chunk_size = static_cast<std::uint32_t>(chunk_size),
+                     .bucket = config.get_string("store.bucket", "fs")});
+}
+
 std::string new_file_id(std::chrono::system_clock::time_point now) {
   const auto seconds =
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();

@@ -5,76 +5,63 @@
 #include "claimcheck/common/encoding.hpp"
 #include "claimcheck/common/sha256.hpp"
 #include "claimcheck/token/signing_key.hpp"
+#include "request_handler_test.hpp"
 #include "store_test_support.hpp"
 
 namespace claimcheck::resource {
-namespace {
 
 using nlohmann::json;
 using std::chrono::seconds;
 using std::chrono::system_clock;
 
-class RequestHandlerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    store_ = store::open_store("sqlite:" + database(), {.chunk_size = 64});
-    const json jwks = {{"keys", json::array({key_.public_jwk()})}};
-    verifier_ = std::make_unique<token::TokenVerifier>(
-        token::VerifierSettings{.issuer = "test-issuer", .audience = "claimcheck"},
-        [jwks] { return std::optional<std::string>(jwks.dump()); });
-    register_builtin_operations(operations_);
-    handler_ = std::make_unique<RequestHandler>(*store_, *verifier_, operations_, metrics_);
-  }
+void RequestHandlerTest::SetUp() {
+  store_ = backend_->open(64);
+  const json jwks = {{"keys", json::array({key_.public_jwk()})}};
+  verifier_ = std::make_unique<token::TokenVerifier>(
+      token::VerifierSettings{.issuer = "test-issuer", .audience = "claimcheck"},
+      [jwks] { return std::optional<std::string>(jwks.dump()); });
+  register_builtin_operations(operations_);
+  handler_ = std::make_unique<RequestHandler>(*store_, *verifier_, operations_, metrics_);
+}
 
-  [[nodiscard]] std::string database() const { return directory_.file("store.db"); }
+std::string RequestHandlerTest::token(const std::string& scope, seconds lifetime,
+                                      system_clock::time_point issued) const {
+  const auto at = [](system_clock::time_point time) {
+    return std::chrono::duration_cast<seconds>(time.time_since_epoch()).count();
+  };
+  return token::sign_jwt({{"iss", "test-issuer"},
+                          {"sub", "test-client"},
+                          {"aud", "claimcheck"},
+                          {"iat", at(issued)},
+                          {"nbf", at(issued)},
+                          {"exp", at(issued + lifetime)},
+                          {"jti", random_hex(8)},
+                          {"scope", scope}},
+                         key_);
+}
 
-  std::string token(const std::string& scope, seconds lifetime = seconds(300),
-                    system_clock::time_point issued = system_clock::now()) const {
-    const auto at = [](system_clock::time_point time) {
-      return std::chrono::duration_cast<seconds>(time.time_since_epoch()).count();
-    };
-    return token::sign_jwt({{"iss", "test-issuer"},
-                            {"sub", "test-client"},
-                            {"aud", "claimcheck"},
-                            {"iat", at(issued)},
-                            {"nbf", at(issued)},
-                            {"exp", at(issued + lifetime)},
-                            {"jti", random_hex(8)},
-                            {"scope", scope}},
-                           key_);
-  }
+message::FileRequest RequestHandlerTest::request_for(const std::string& content) {
+  store::testing::StringSource source(content);
+  const store::FileInfo stored = store_->put("sample.txt", source, {});
+  message::FileRequest request;
+  request.message_id = random_hex(8);
+  request.file_id = stored.id;
+  request.file_name = stored.filename;
+  request.length = stored.length;
+  request.sha256 = stored.sha256;
+  request.operation = "inspect";
+  request.store = std::string(store_->kind());
+  request.token = token("files.send");
+  return request;
+}
 
-  message::FileRequest request_for(const std::string& content) {
-    store::testing::StringSource source(content);
-    const store::FileInfo stored = store_->put("sample.txt", source, {});
-    message::FileRequest request;
-    request.message_id = random_hex(8);
-    request.file_id = stored.id;
-    request.file_name = stored.filename;
-    request.length = stored.length;
-    request.sha256 = stored.sha256;
-    request.operation = "inspect";
-    request.store = "sqlite";
-    request.token = token("files.send");
-    return request;
-  }
+message::FileReply RequestHandlerTest::handle(const message::FileRequest& request) {
+  return handler_->handle(message::encode(request), "amqp-correlation");
+}
 
-  message::FileReply handle(const message::FileRequest& request) {
-    return handler_->handle(message::encode(request), "amqp-correlation");
-  }
+namespace {
 
-  void execute_sql(const std::string& sql) { store::testing::SqliteTamper(database()).exec(sql); }
-
-  store::testing::TempDir directory_;
-  std::unique_ptr<store::Store> store_;
-  token::SigningKey key_ = token::SigningKey::generate_rs256();
-  std::unique_ptr<token::TokenVerifier> verifier_;
-  OperationCatalog operations_;
-  MetricsRegistry metrics_;
-  std::unique_ptr<RequestHandler> handler_;
-};
-
-TEST_F(RequestHandlerTest, InspectsAVerifiedFile) {
+TEST_P(RequestHandlerTest, InspectsAVerifiedFile) {
   const std::string content = std::string(1000, 'x') + "\n";
   const auto request = request_for(content);
   const auto reply = handle(request);
@@ -86,13 +73,13 @@ TEST_F(RequestHandlerTest, InspectsAVerifiedFile) {
   EXPECT_EQ(reply.result["contentType"], "text/plain; charset=us-ascii");
 }
 
-TEST_F(RequestHandlerTest, EmptyFileIsInspectedAtOnce) {
+TEST_P(RequestHandlerTest, EmptyFileIsInspectedAtOnce) {
   const auto reply = handle(request_for(""));
   ASSERT_TRUE(reply.ok()) << reply.error;
   EXPECT_EQ(reply.result["length"], 0);
 }
 
-TEST_F(RequestHandlerTest, MalformedMessageIsABadRequestReply) {
+TEST_P(RequestHandlerTest, MalformedMessageIsABadRequestReply) {
   const auto reply = handler_->handle("{\"messageId\": 7}", "amqp-correlation");
   EXPECT_EQ(reply.error_code, "bad-request");
   EXPECT_EQ(reply.correlation_id, "amqp-correlation");
@@ -100,7 +87,7 @@ TEST_F(RequestHandlerTest, MalformedMessageIsABadRequestReply) {
 }
 
 // Case T1: alg "none" with an empty signature never gets a file processed.
-TEST_F(RequestHandlerTest, UnsignedTokenIsUnauthorized) {
+TEST_P(RequestHandlerTest, UnsignedTokenIsUnauthorized) {
   auto request = request_for("secret data");
   const std::string header = base64url_encode(R"({"alg":"none","typ":"JWT"})");
   const std::string payload = request.token.substr(
@@ -115,7 +102,7 @@ TEST_F(RequestHandlerTest, UnsignedTokenIsUnauthorized) {
 }
 
 // Case T5: a 300-second token on a message that waited 10 minutes in the queue.
-TEST_F(RequestHandlerTest, TokenThatExpiredInTheQueueGetsTokenExpired) {
+TEST_P(RequestHandlerTest, TokenThatExpiredInTheQueueGetsTokenExpired) {
   auto request = request_for("waited too long");
   request.token = token("files.send", seconds(300), system_clock::now() - std::chrono::minutes(10));
   const auto reply = handle(request);
@@ -123,13 +110,13 @@ TEST_F(RequestHandlerTest, TokenThatExpiredInTheQueueGetsTokenExpired) {
   EXPECT_TRUE(reply.result.empty());
 }
 
-TEST_F(RequestHandlerTest, TokenWithoutSendAuthorityIsForbidden) {
+TEST_P(RequestHandlerTest, TokenWithoutSendAuthorityIsForbidden) {
   auto request = request_for("data");
   request.token = token("files.reply");
   EXPECT_EQ(handle(request).error_code, "forbidden");
 }
 
-TEST_F(RequestHandlerTest, UnknownOperationIsNamed) {
+TEST_P(RequestHandlerTest, UnknownOperationIsNamed) {
   auto request = request_for("data");
   request.operation = "teleport";
   const auto reply = handle(request);
@@ -137,7 +124,7 @@ TEST_F(RequestHandlerTest, UnknownOperationIsNamed) {
   EXPECT_NE(reply.error.find("teleport"), std::string::npos);
 }
 
-TEST_F(RequestHandlerTest, MissingFileIsFileNotFound) {
+TEST_P(RequestHandlerTest, MissingFileIsFileNotFound) {
   auto request = request_for("data");
   request.file_id = store::new_file_id();
   const auto reply = handle(request);
@@ -146,9 +133,9 @@ TEST_F(RequestHandlerTest, MissingFileIsFileNotFound) {
 }
 
 // Case S2: the files record exists but every chunk was deleted.
-TEST_F(RequestHandlerTest, FileWhoseChunksVanishedIsCorruptAndServiceGoesOn) {
+TEST_P(RequestHandlerTest, FileWhoseChunksVanishedIsCorruptAndServiceGoesOn) {
   const auto damaged = request_for(std::string(500, 'd'));
-  execute_sql("DELETE FROM chunks WHERE files_id = '" + damaged.file_id + "'");
+  backend_->delete_chunks(damaged.file_id);
   const auto reply = handle(damaged);
   EXPECT_EQ(reply.error_code, "corrupt-file");
   EXPECT_NE(reply.error.find(damaged.file_id), std::string::npos);
@@ -156,24 +143,23 @@ TEST_F(RequestHandlerTest, FileWhoseChunksVanishedIsCorruptAndServiceGoesOn) {
 }
 
 // Case S1: a short middle chunk is reported, never handed on as a partial file.
-TEST_F(RequestHandlerTest, ShortChunkIsCorrupt) {
+TEST_P(RequestHandlerTest, ShortChunkIsCorrupt) {
   const auto damaged = request_for(std::string(200, 's'));
-  execute_sql("UPDATE chunks SET data = substr(data, 1, 63) WHERE files_id = '" + damaged.file_id +
-              "' AND n = 0");
+  backend_->replace_chunk(damaged.file_id, 0, std::string(63, 's'));
   const auto reply = handle(damaged);
   EXPECT_EQ(reply.error_code, "corrupt-file");
   EXPECT_TRUE(reply.result.empty());
 }
 
-TEST_F(RequestHandlerTest, ClaimThatDisagreesWithTheStoreIsCorrupt) {
+TEST_P(RequestHandlerTest, ClaimThatDisagreesWithTheStoreIsCorrupt) {
   auto request = request_for("the real content");
   request.sha256 = sha256_hex("some other content");
   EXPECT_EQ(handle(request).error_code, "corrupt-file");
 }
 
-TEST_F(RequestHandlerTest, FileInAnotherKindOfStoreIsABadRequest) {
+TEST_P(RequestHandlerTest, FileInAnotherKindOfStoreIsABadRequest) {
   auto request = request_for("data");
-  request.store = "gridfs";
+  request.store = store_->kind() == "sqlite" ? "gridfs" : "sqlite";
   EXPECT_EQ(handle(request).error_code, "bad-request");
 }
 

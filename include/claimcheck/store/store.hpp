@@ -26,6 +26,7 @@
 #include <string_view>
 
 #include "claimcheck/common/bytes.hpp"
+#include "claimcheck/common/config.hpp"
 
 namespace claimcheck::store {
 
@@ -150,6 +151,13 @@ struct StoreOptions {
 /// Throws StoreError(kInvalidArgument) for an unusable location or option; the message never
 /// repeats a MongoDB URI, which may carry a password.
 std::unique_ptr<Store> open_store(const std::string& location, const StoreOptions& options = {});
+
+/// The store the configuration names:
+///   store.location    as for open_store() (default "sqlite:var/store.db")
+///   store.bucket      GridFS bucket (default "fs")
+///   store.chunk-size  bytes per chunk of the files written (default 261120, GridFS's 255 KiB)
+/// Throws ConfigError for a chunk size out of range, StoreError as open_store() does.
+std::unique_ptr<Store> open_store(const Config& config);
 
 /// A fresh file id: 24 lower-case hex digits like a MongoDB ObjectId, a 4-byte big-endian
 /// seconds timestamp followed by 8 random bytes.

@@ -1,0 +1,209 @@
+// claimcheck-store: the operator's view of a store, the same one the services use.
+//
+//   claimcheck-store [--config FILE] [--set key=value]... [--location LOC] COMMAND
+//     put FILE [--name NAME] [--content-type TYPE]   store a file, print its record as JSON
+//     get ID OUTPUT                                   write a verified file to OUTPUT ("-": stdout)
+//     stat ID                                         print a file's record as JSON
+//     remove ID                                       delete a file (record first, then chunks)
+//     sweep [--safety-window DURATION]                remove expired files and old orphaned chunks
+//
+// The store is store.location, store.bucket and store.chunk-size from the configuration (as for
+// claimcheck-client and claimcheck-resource; environment prefix CLAIMCHECK_STORE_), or
+// --location. Exit codes: 0 done, 1 the file is missing or damaged, 2 could not run (bad
+// arguments, configuration or an unreachable store).
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <system_error>
+
+#include "claimcheck/common/config.hpp"
+#include "claimcheck/common/service_options.hpp"
+#include "claimcheck/store/store.hpp"
+
+namespace {
+
+using namespace claimcheck;
+
+constexpr int kDone = 0;
+constexpr int kFileFailed = 1;
+constexpr int kCouldNotRun = 2;
+
+nlohmann::json to_json(const store::FileInfo& info) {
+  nlohmann::json record = {{"id", info.id},
+                           {"filename", info.filename},
+                           {"length", info.length},
+                           {"chunkSize", info.chunk_size},
+                           {"sha256", info.sha256},
+                           {"contentType", info.content_type},
+                           {"uploadDate", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              info.upload_date.time_since_epoch())
+                                              .count()},
+                           {"metadata", info.metadata}};
+  if (info.expires_at) {
+    record["expiresAt"] =
+        std::chrono::duration_cast<std::chrono::milliseconds>(info.expires_at->time_since_epoch())
+            .count();
+  }
+  return record;
+}
+
+/// Writes to a temporary file beside `path` and renames it into place only once the store has
+/// verified the whole file, so a damaged file never appears under its name.
+class VerifiedFileSink final : public ByteSink {
+ public:
+  explicit VerifiedFileSink(std::filesystem::path path)
+      : path_(std::move(path)), partial_(path_.string() + ".partial") {
+    out_.open(partial_, std::ios::binary | std::ios::trunc);
+    if (!out_) {
+      throw std::runtime_error("cannot write '" + partial_.string() + "'");
+    }
+  }
+  ~VerifiedFileSink() override {
+    if (!committed_) {
+      std::error_code ignored;
+      std::filesystem::remove(partial_, ignored);
+    }
+  }
+  VerifiedFileSink(const VerifiedFileSink&) = delete;
+  VerifiedFileSink& operator=(const VerifiedFileSink&) = delete;
+
+  void write(std::span<const std::byte> bytes) override {
+    out_.write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
+    if (!out_) {
+      throw std::runtime_error("cannot write '" + partial_.string() + "'");
+    }
+  }
+
+  void commit() {
+    out_.close();
+    if (!out_) {
+      throw std::runtime_error("cannot write '" + partial_.string() + "'");
+    }
+    std::filesystem::rename(partial_, path_);
+    committed_ = true;
+  }
+
+ private:
+  std::filesystem::path path_;
+  std::filesystem::path partial_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
+
+/// Standard output; a damaged file may have been partly written before the error.
+class StdoutSink final : public ByteSink {
+ public:
+  void write(std::span<const std::byte> bytes) override {
+    if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size()) {
+      throw std::runtime_error("cannot write to standard output");
+    }
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"claimcheck store: put, get, inspect, remove and sweep stored files"};
+  app.require_subcommand(1);
+  ServiceOptions options;
+  add_service_options(app, options);
+  std::string location;
+  app.add_option("--location", location,
+                 "Store location (store.location): sqlite:PATH or mongodb://...");
+
+  std::string input;
+  std::string name;
+  std::string content_type;
+  auto* put = app.add_subcommand("put", "Store a file and print its record as JSON");
+  put->add_option("FILE", input, "File to store")->required()->check(CLI::ExistingFile);
+  put->add_option("--name", name, "Name to record (default: the file's name)");
+  put->add_option("--content-type", content_type, "Content type to record");
+
+  std::string id;
+  std::string output;
+  auto* get = app.add_subcommand("get", "Write a stored file, verified, to OUTPUT");
+  get->add_option("ID", id, "File id (24 hex digits)")->required();
+  get->add_option("OUTPUT", output, "Output path, or - for standard output")->required();
+
+  auto* stat = app.add_subcommand("stat", "Print a file's record as JSON");
+  stat->add_option("ID", id, "File id")->required();
+  auto* remove = app.add_subcommand("remove", "Delete a file");
+  remove->add_option("ID", id, "File id")->required();
+
+  std::string safety_window = "1h";
+  auto* sweep = app.add_subcommand("sweep", "Remove expired files and old orphaned chunks");
+  sweep->add_option("--safety-window", safety_window,
+                    "Age below which orphaned chunks are kept: an upload may still be running");
+  CLI11_PARSE(app, argc, argv);
+
+  std::unique_ptr<store::Store> store;
+  std::chrono::milliseconds window{};
+  try {
+    if (!location.empty()) {
+      options.overrides.push_back("store.location=" + location);
+    }
+    const Config config = load_service_config(options, "store", "CLAIMCHECK_STORE_");
+    const auto parsed_window = parse_duration(safety_window);
+    if (!parsed_window || parsed_window->count() <= 0) {
+      throw ConfigError("--safety-window '" + safety_window + "' is not a positive duration");
+    }
+    window = *parsed_window;
+    store = store::open_store(config);
+  } catch (const std::exception& error) {
+    std::cerr << "claimcheck-store: " << error.what() << '\n';
+    return kCouldNotRun;
+  }
+
+  try {
+    if (*put) {
+      FileSource source(input);
+      const auto info =
+          store->put(name.empty() ? std::filesystem::path(input).filename().string() : name, source,
+                     {.content_type = content_type});
+      std::cout << to_json(info).dump() << '\n';
+    } else if (*get) {
+      if (output == "-") {
+        StdoutSink sink;
+        store->read(id, sink);
+      } else {
+        VerifiedFileSink sink(output);
+        const auto info = store->read(id, sink);
+        sink.commit();
+        std::cout << to_json(info).dump() << '\n';
+      }
+    } else if (*stat) {
+      std::cout << to_json(store->stat(id)).dump() << '\n';
+    } else if (*remove) {
+      if (!store->remove(id)) {
+        std::cerr << "claimcheck-store: no file " << id << " in " << store->describe() << '\n';
+        return kFileFailed;
+      }
+    } else if (*sweep) {
+      const auto result = store->sweep(std::chrono::system_clock::now(),
+                                       std::chrono::duration_cast<std::chrono::seconds>(window));
+      std::cout << nlohmann::json{{"expiredFiles", result.expired_files},
+                                  {"orphanedChunks", result.orphaned_chunks}}
+                       .dump()
+                << '\n';
+    }
+    return kDone;
+  } catch (const store::StoreError& error) {
+    std::cerr << "claimcheck-store: " << store::to_string(error.code()) << ": " << error.what()
+              << '\n';
+    return error.code() == store::StoreErrc::kBackend ||
+                   error.code() == store::StoreErrc::kInvalidArgument
+               ? kCouldNotRun
+               : kFileFailed;
+  } catch (const std::exception& error) {
+    std::cerr << "claimcheck-store: " << error.what() << '\n';
+    return kCouldNotRun;
+  }
+}
