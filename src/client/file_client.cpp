@@ -77,7 +77,11 @@ void FileClient::open() {
 
 std::string FileClient::send(const std::filesystem::path& path, const std::string& operation) {
   const auto started = std::chrono::steady_clock::now();
-  FileSource source(path);
+  FileSource file(path);
+  // Storing a large file takes longer than the broker's heartbeat interval; without heartbeats
+  // the broker would drop the connection the claim is then published on.
+  KeepAliveTicker ticker([this] { connection_.keep_alive(); });
+  KeepAliveSource source(file, ticker);
   store::PutOptions options;
   options.metadata = {{"sender", settings_.client_id}};
   const store::FileInfo stored = store_.put(path.filename().string(), source, options);

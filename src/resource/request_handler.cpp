@@ -34,27 +34,6 @@ std::string_view error_code_for(const store::StoreError& error) {
                                : message::error_code::kBadRequest;
 }
 
-/// Passes the file on to the operation and calls keep_alive at most once a second meanwhile.
-class KeepAliveSink final : public ByteSink {
- public:
-  KeepAliveSink(ByteSink& next, const RequestHandler::KeepAlive& keep_alive)
-      : next_(next), keep_alive_(keep_alive) {}
-
-  void write(std::span<const std::byte> bytes) override {
-    next_.write(bytes);
-    const auto now = std::chrono::steady_clock::now();
-    if (keep_alive_ && now - last_call_ >= std::chrono::seconds(1)) {
-      keep_alive_();
-      last_call_ = now;
-    }
-  }
-
- private:
-  ByteSink& next_;
-  const RequestHandler::KeepAlive& keep_alive_;
-  std::chrono::steady_clock::time_point last_call_ = std::chrono::steady_clock::now();
-};
-
 }  // namespace
 
 RequestHandler::RequestHandler(store::Store& store, token::TokenVerifier& verifier,
@@ -140,7 +119,8 @@ message::FileReply RequestHandler::redeem(const message::FileRequest& request,
                       request.sha256));
     }
     auto run = operation->start(request);
-    KeepAliveSink sink(*run, keep_alive);
+    KeepAliveTicker ticker(keep_alive);
+    KeepAliveSink sink(*run, ticker);
     const store::FileInfo verified_file = store_.read(request.file_id, sink);
     OperationResult outcome = run->finish(verified_file);
     // Every reply states which bytes it was made from, so the sender can check them.

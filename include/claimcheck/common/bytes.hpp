@@ -6,9 +6,11 @@
 /// consumers pull them from a ByteSource into a caller-owned buffer. Neither interface is
 /// thread-safe; one thread drives a stream at a time.
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <span>
 
 namespace claimcheck {
@@ -42,6 +44,46 @@ class FileSource final : public ByteSource {
  private:
   std::filesystem::path path_;
   std::ifstream in_;
+};
+
+/// Calls `keep_alive` at most once per `interval` while bytes pass through: for transfers that
+/// take longer than a connection's heartbeat interval (the broker drops a connection that stays
+/// silent for two of them). The callback runs on the transferring thread; what it throws
+/// propagates.
+class KeepAliveTicker {
+ public:
+  explicit KeepAliveTicker(std::function<void()> keep_alive,
+                           std::chrono::milliseconds interval = std::chrono::seconds(1));
+  void tick();
+
+ private:
+  std::function<void()> keep_alive_;
+  std::chrono::milliseconds interval_;
+  std::chrono::steady_clock::time_point last_call_;
+};
+
+/// A source that ticks a KeepAliveTicker after every read.
+class KeepAliveSource final : public ByteSource {
+ public:
+  KeepAliveSource(ByteSource& next, KeepAliveTicker& keep_alive)
+      : next_(next), keep_alive_(keep_alive) {}
+  std::size_t read(std::span<std::byte> buffer) override;
+
+ private:
+  ByteSource& next_;
+  KeepAliveTicker& keep_alive_;
+};
+
+/// A sink that ticks a KeepAliveTicker after every write.
+class KeepAliveSink final : public ByteSink {
+ public:
+  KeepAliveSink(ByteSink& next, KeepAliveTicker& keep_alive)
+      : next_(next), keep_alive_(keep_alive) {}
+  void write(std::span<const std::byte> bytes) override;
+
+ private:
+  ByteSink& next_;
+  KeepAliveTicker& keep_alive_;
 };
 
 }  // namespace claimcheck
