@@ -74,7 +74,7 @@ struct Session {
   explicit Session(const Config& config) {
     const int port = http.bind(config.get_string("server.host", "127.0.0.1"),
                                static_cast<int>(config.get_int("server.port", 0)));
-    store = store::open_store(config.get_string("store.location", "var/store.db"));
+    store = store::open_store(config);
     registry = runtime::make_registry_client(config);
     http.start();
     runtime::register_service(*registry, config, runtime::kClientApp, port);

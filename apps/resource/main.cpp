@@ -24,7 +24,7 @@ int run(const Config& config, ShutdownSignal& shutdown) {
   const int port = http.bind(config.get_string("server.host", "127.0.0.1"),
                              static_cast<int>(config.get_int("server.port", 0)));
 
-  const auto store = store::open_store(config.get_string("store.location", "var/store.db"));
+  const auto store = store::open_store(config);
   const auto registry = runtime::make_registry_client(config);
   const auto verifier = runtime::make_token_verifier(config, *registry);
   const auto tokens = runtime::make_token_client(config, *registry);

@@ -164,18 +164,26 @@ TEST_P(StoreContract, AllChunksDeletedIsAMissingChunk) {
   EXPECT_EQ(read(put("still works").id), "still works");
 }
 
+// A store may find a gap only after streaming the intact chunks before it; those may reach the
+// sink, nothing else does.
 TEST_P(StoreContract, MissingTailIsAMissingChunk) {
-  const FileInfo info = put(pattern(3 * kChunk));
+  const std::string data = pattern(3 * kChunk);
+  const FileInfo info = put(data);
   backend_->delete_chunk(info.id, 2);
 
-  EXPECT_EQ(expect_read_error(info.id, StoreErrc::kMissingChunk), "");
+  const std::string received = expect_read_error(info.id, StoreErrc::kMissingChunk);
+  EXPECT_LE(received.size(), 2 * kChunk);
+  EXPECT_EQ(received, data.substr(0, received.size()));
 }
 
 TEST_P(StoreContract, GapInChunkNumbersIsABadChunkNumber) {
-  const FileInfo info = put(pattern(3 * kChunk));
+  const std::string data = pattern(3 * kChunk);
+  const FileInfo info = put(data);
   backend_->delete_chunk(info.id, 1);
 
-  EXPECT_EQ(expect_read_error(info.id, StoreErrc::kBadChunkNumber), "");
+  const std::string received = expect_read_error(info.id, StoreErrc::kBadChunkNumber);
+  EXPECT_LE(received.size(), kChunk);
+  EXPECT_EQ(received, data.substr(0, received.size()));
 }
 
 TEST_P(StoreContract, NegativeChunkNumberIsABadChunkNumber) {
