@@ -58,12 +58,15 @@ class Stack:
     """A running claimcheck system rooted in `workdir` (logs/, var/, rabbitmq/)."""
 
     def __init__(self, workdir: Path, build_dir: Path = REPO / "build", amqp_port: int = 0,
-                 destination_suffix: str = ""):
+                 destination_suffix: str = "", store_location: str = ""):
         """amqp_port 0 starts a private RabbitMQ node; another value uses the node already
         listening there. A destination_suffix gives the stack exchanges of its own
-        (files-out<suffix>, files-in<suffix>), so several stacks can share one node."""
+        (files-out<suffix>, files-in<suffix>), so several stacks can share one node. A
+        store_location (sqlite:PATH or mongodb://...) replaces the configured store of the
+        resource server and the client."""
         self.workdir = Path(workdir).resolve()
         self.destination_suffix = destination_suffix
+        self.store_location = store_location
         self.build_dir = Path(build_dir).resolve()
         self.logs = self.workdir / "logs"
         self.amqp_port = amqp_port
@@ -118,6 +121,8 @@ class Stack:
             args += ["--set", f"broker.port={self.amqp_port}",
                      "--set", f"messaging.requests=files-out{self.destination_suffix}",
                      "--set", f"messaging.replies=files-in{self.destination_suffix}"]
+            if self.store_location:
+                args += ["--set", f"store.location={self.store_location}"]
         return args
 
     def start_service(self, service: str, extra: list[str] = (), name: str = None):
