@@ -450,13 +450,16 @@ class RegistryServer::Impl {
     if (!state.enabled) {
       reason = "Self-preservation is disabled: expired leases are always evicted.";
     } else if (state.active) {
+      const double expected_renewals = static_cast<double>(state.expected_clients) *
+                                       std::chrono::duration<double>(state.window).count() /
+                                       static_cast<double>(state.expected_renewal_interval.count());
       reason = fmt::format(
-          "{} renewals in the last {} s, at or below the threshold of {} ({:.0f}% of the "
-          "renewals {} registered clients renewing every {} s send): expired leases are kept, "
-          "because losing that many heartbeats at once looks more like a network problem than "
-          "dead clients.",
+          "{} renewals in the last {} s, at or below the threshold of {} ({:.0f}% of the {:.0f} "
+          "expected from {} clients renewing every {} s): expired leases are kept, because "
+          "losing that many heartbeats at once looks more like a network problem than dead "
+          "clients.",
           state.renews_last_window, state.window.count() / 1000, state.renews_threshold,
-          state.percent_threshold * 100, state.expected_clients,
+          state.percent_threshold * 100, expected_renewals, state.expected_clients,
           state.expected_renewal_interval.count());
     } else {
       reason = fmt::format(
