@@ -105,6 +105,9 @@ struct RegistryClient::State {
     http.set_connection_timeout(timeout);
     http.set_read_timeout(timeout);
     http.set_write_timeout(timeout);
+    // A registration's headers and body go out in two writes; without this the body waits for
+    // the registry's delayed ACK.
+    http.set_tcp_nodelay(true);
     const httplib::Headers headers = {{"Accept", "application/json"}};
     const std::string target = url.path + path;
     httplib::Result result = method == "POST" ? http.Post(target, headers, body, "application/json")
