@@ -3,12 +3,13 @@
 //
 //   claimcheck-registry [--config FILE] [--set key=value]... [--host HOST] [--port PORT]
 //
-// Serves /eureka, /health and /metrics until SIGINT or SIGTERM. Exit codes: 0 after a shutdown
-// signal, 2 when it could not start.
+// Serves the dashboard at /, /eureka, /health and /metrics until SIGINT or SIGTERM. Exit codes: 0
+// after a shutdown signal, 2 when it could not start.
 
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <iostream>
 #include <string>
 
@@ -43,6 +44,8 @@ std::size_t positive_count(const Config& config, std::string_view key, std::int6
   return static_cast<std::size_t>(value);
 }
 
+double renewal_percent_threshold(const Config& config);
+
 registry::RegistryServerOptions server_options(const Config& config) {
   registry::RegistryServerOptions options;
   options.eviction_interval =
@@ -56,7 +59,56 @@ registry::RegistryServerOptions server_options(const Config& config) {
                      static_cast<std::int64_t>(options.max_instances_per_app));
   options.max_apps =
       positive_count(config, "registry.max-apps", static_cast<std::int64_t>(options.max_apps));
+
+  options.self_preservation =
+      config.get_bool("registry.self-preservation.enabled", options.self_preservation);
+  options.renewal_percent_threshold = renewal_percent_threshold(config);
+  options.expected_client_renewal_interval = std::chrono::duration_cast<std::chrono::seconds>(
+      positive_duration(config, "registry.self-preservation.expected-renewal-interval",
+                        options.expected_client_renewal_interval));
+  if (options.expected_client_renewal_interval.count() == 0) {
+    throw ConfigError(
+        "configuration key 'registry.self-preservation.expected-renewal-interval' must be at "
+        "least 1s");
+  }
+  options.renewal_threshold_update_interval =
+      positive_duration(config, "registry.self-preservation.threshold-update-interval",
+                        options.renewal_threshold_update_interval);
+  options.renewal_measurement_window = positive_duration(
+      config, "registry.self-preservation.measurement-window", options.renewal_measurement_window);
+
+  options.peer_timeout = positive_duration(config, "registry.peer-timeout", options.peer_timeout);
   return options;
+}
+
+double renewal_percent_threshold(const Config& config) {
+  const std::string key = "registry.self-preservation.renewal-percent-threshold";
+  const std::string text = config.get_string(key, "0.85");
+  double value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || !(value > 0 && value <= 1)) {
+    throw ConfigError("configuration key '" + key + "' must be a fraction above 0 and at most 1 " +
+                      "(e.g. 0.85), not '" + text + "'");
+  }
+  return value;
+}
+
+// Every node of a cluster may share one peer list; a node leaves itself out, as Eureka does.
+std::vector<std::string> other_peers(const Config& config, const std::string& host, int port) {
+  std::vector<std::string> peers;
+  for (const auto& url : config.get_list("registry.peers", {})) {
+    const auto authority_start = url.find("://");
+    const std::string rest =
+        authority_start == std::string::npos ? url : url.substr(authority_start + 3);
+    const std::string authority = rest.substr(0, rest.find('/'));
+    const std::string suffix = ":" + std::to_string(port);
+    const bool local = authority == host + suffix || authority == "127.0.0.1" + suffix ||
+                       authority == "localhost" + suffix;
+    if (!local) {
+      peers.push_back(url);
+    }
+  }
+  return peers;
 }
 
 int serve(const Config& config, ShutdownSignal& shutdown) {
@@ -66,16 +118,20 @@ int serve(const Config& config, ShutdownSignal& shutdown) {
     throw ConfigError("configuration key 'server.port' must be 0-65535, not " +
                       std::to_string(port));
   }
-  const auto options = server_options(config);
+  auto options = server_options(config);
 
   MetricsRegistry metrics;
   ServiceHttp http(metrics);
-  registry::RegistryServer server(http, metrics, options);
   const int bound = http.bind(host, static_cast<int>(port));
+  options.peer_urls = other_peers(config, host, bound);
+  registry::RegistryServer server(http, metrics, options);
   server.start();
   http.start();
-  spdlog::info("serving /eureka, /health and /metrics on http://{}:{} (eviction every {} ms)", host,
-               bound, options.eviction_interval.count());
+  spdlog::info(
+      "serving the dashboard, /eureka, /health and /metrics on http://{}:{} (eviction "
+      "every {} ms, self-preservation {}, {} peers)",
+      host, bound, options.eviction_interval.count(), options.self_preservation ? "on" : "off",
+      options.peer_urls.size());
 
   shutdown.wait();
   spdlog::info("shutdown signal received; stopping");

@@ -183,6 +183,13 @@ std::vector<std::string> Config::get_list(std::string_view key,
       !std::getenv(env_name(key).c_str())) {  // NOLINT(concurrency-mt-unsafe): see lookup()
     std::vector<std::string> items;
     for (const auto& item : found) {
+      // yaml-cpp's own message for a nested list or a map names neither the key nor the file.
+      if (!item.IsScalar()) {
+        throw ConfigError("configuration key '" + std::string(key) + "' in " + source_name() +
+                          " must be a list of plain values; item " +
+                          std::to_string(items.size() + 1) + " is a " +
+                          (item.IsSequence() ? "list" : "map"));
+      }
       items.push_back(item.as<std::string>());
     }
     return items;

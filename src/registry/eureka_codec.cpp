@@ -18,8 +18,9 @@ constexpr std::array<std::string_view, 5> kStatuses = {"UP", "DOWN", "STARTING",
                                                        "UNKNOWN"};
 
 // Fields the server computes itself; whatever a registrant sends for them is dropped.
-constexpr std::array<const char*, 4> kServerFields = {"leaseInfo", "lastUpdatedTimestamp",
-                                                      "lastDirtyTimestamp", "actionType"};
+constexpr std::array<const char*, 7> kServerFields = {
+    "leaseInfo", "lastUpdatedTimestamp", "lastDirtyTimestamp", "actionType",
+    "status",    "overriddenStatus",     "overriddenstatus"};
 
 const json* member(const json& object, std::string_view key) {
   const auto found = object.find(key);
@@ -96,6 +97,10 @@ Field normalize_port(const json& value, std::string_view field, bool default_ena
   return {json{{"$", *port}, {"@enabled", enabled ? "true" : "false"}}, {}};
 }
 
+// Eureka clients hold lease seconds in a Java int; anything larger is no lease a client meant,
+// and would overflow the registry's clock arithmetic.
+constexpr std::int64_t kMaxLeaseSeconds = 2'147'483'647;
+
 std::optional<std::string> positive_seconds(const json& lease_info, std::string_view key,
                                             std::chrono::seconds& target) {
   const json* value = member(lease_info, key);
@@ -103,20 +108,22 @@ std::optional<std::string> positive_seconds(const json& lease_info, std::string_
     return std::nullopt;
   }
   const auto seconds = parse_integer(*value);
-  if (!seconds || *seconds <= 0) {
-    return "Invalid leaseInfo." + std::string(key) + ": expected a positive number of seconds";
+  if (!seconds || *seconds <= 0 || *seconds > kMaxLeaseSeconds) {
+    return "Invalid leaseInfo." + std::string(key) + ": expected 1 to " +
+           std::to_string(kMaxLeaseSeconds) + " seconds";
   }
   target = std::chrono::seconds(*seconds);
   return std::nullopt;
 }
 
-std::optional<std::string> check_data_center(const json& instance) {
+// The name of a missing or unusable dataCenterInfo part, or nothing when it is complete.
+std::optional<std::string> missing_data_center(const json& instance) {
   const json* info = member(instance, "dataCenterInfo");
   if (info == nullptr) {
-    return "Missing dataCenterInfo";
+    return "dataCenterInfo";
   }
   if (!info->is_object() || nonblank_text(*info, "name").empty()) {
-    return "Missing dataCenterInfo name";
+    return "dataCenterInfo name";
   }
   return std::nullopt;
 }
@@ -126,23 +133,30 @@ Field normalize_metadata(const json& instance) {
   if (metadata == nullptr) {
     return {json::object(), {}};
   }
+  // An empty XML <metadata/> element reads as empty text.
+  if (metadata->is_string() && metadata->get_ref<const std::string&>().empty()) {
+    return {json::object(), {}};
+  }
   if (!metadata->is_object()) {
     return {{}, "Invalid metadata: expected an object of strings"};
   }
   json normalized = json::object();
   for (const auto& [key, value] : metadata->items()) {
-    normalized[key] = value.is_string() ? value.get<std::string>() : value.dump();
+    // Eureka marks an empty map with its Java class rather than sending no member.
+    if (key != "@class") {
+      normalized[key] = value.is_string() ? value.get<std::string>() : value.dump();
+    }
   }
   return {std::move(normalized), {}};
 }
 
-std::string normalize_status(const json& instance) {
-  const std::string status = upper_case(nonblank_text(instance, "status"));
+std::string normalize_status(const json& instance, std::string_view key,
+                             std::string_view when_absent) {
+  const std::string status = nonblank_text(instance, key);
   if (status.empty()) {
-    return "UP";
+    return std::string(when_absent);
   }
-  return std::find(kStatuses.begin(), kStatuses.end(), status) != kStatuses.end() ? status
-                                                                                  : "UNKNOWN";
+  return parse_status(status).value_or("UNKNOWN");
 }
 
 int port_of(const json& value) {
@@ -183,6 +197,14 @@ Instance instance_from(const json& item) {
 
 }  // namespace
 
+std::optional<std::string> parse_status(std::string_view text) {
+  const std::string status = upper_case(text);
+  if (std::find(kStatuses.begin(), kStatuses.end(), status) == kStatuses.end()) {
+    return std::nullopt;
+  }
+  return status;
+}
+
 std::string upper_case(std::string_view text) {
   std::string result(text);
   std::transform(result.begin(), result.end(), result.begin(),
@@ -212,35 +234,37 @@ std::variant<ValidRegistration, std::string> parse_registration(
   if (registration.instance_id.empty()) {
     registration.instance_id = host;
   }
-  if (registration.instance_id.empty()) {
-    return "Missing instanceId";
-  }
-  if (host.empty()) {
-    return "Missing hostName";
-  }
-  if (nonblank_text(*instance, "ipAddr").empty()) {
-    return "Missing ipAddr";
-  }
   registration.app = upper_case(nonblank_text(*instance, "app"));
-  if (registration.app.empty()) {
-    return "Missing app";
+
+  // Every missing field is named at once, so that a registrant fixes them in one go.
+  std::vector<std::string> missing;
+  if (registration.instance_id.empty()) {
+    missing.emplace_back("instanceId");
+  }
+  for (const char* field : {"hostName", "ipAddr", "app", "vipAddress"}) {
+    if (nonblank_text(*instance, field).empty()) {
+      missing.emplace_back(field);
+    }
+  }
+  if (auto data_center = missing_data_center(*instance)) {
+    missing.push_back(*data_center);
+  }
+  if (member(*instance, "port") == nullptr) {
+    missing.emplace_back("port");
+  }
+  if (!missing.empty()) {
+    std::string reason = "Missing ";
+    for (std::size_t index = 0; index < missing.size(); ++index) {
+      reason += (index == 0 ? "" : ", ") + missing[index];
+    }
+    return reason;
   }
   if (registration.app != upper_case(path_app)) {
     return "Mismatched app: the URL names " + upper_case(path_app) + " but the instance names " +
            registration.app;
   }
-  if (nonblank_text(*instance, "vipAddress").empty()) {
-    return "Missing vipAddress";
-  }
-  if (auto error = check_data_center(*instance)) {
-    return *error;
-  }
 
-  const json* port = member(*instance, "port");
-  if (port == nullptr) {
-    return "Missing port";
-  }
-  Field normalized_port = normalize_port(*port, "port", true);
+  Field normalized_port = normalize_port(*member(*instance, "port"), "port", true);
   if (!normalized_port.error.empty()) {
     return normalized_port.error;
   }
@@ -272,20 +296,17 @@ std::variant<ValidRegistration, std::string> parse_registration(
     registration.last_dirty_timestamp = parse_integer(*dirty).value_or(0);
   }
 
-  registration.status = normalize_status(*instance);
+  registration.status = normalize_status(*instance, "status", "UP");
+  registration.overridden_status = normalize_status(*instance, "overriddenStatus", "UNKNOWN");
   registration.instance = *instance;
   for (const char* field : kServerFields) {
     registration.instance.erase(field);
   }
   registration.instance["instanceId"] = registration.instance_id;
   registration.instance["app"] = registration.app;
-  registration.instance["status"] = registration.status;
   registration.instance["port"] = std::move(normalized_port.value);
   registration.instance["securePort"] = std::move(normalized_secure_port.value);
   registration.instance["metadata"] = std::move(metadata.value);
-  if (!registration.instance.contains("overriddenStatus")) {
-    registration.instance["overriddenStatus"] = "UNKNOWN";
-  }
   if (!registration.instance.contains("countryId")) {
     registration.instance["countryId"] = 1;
   }

@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -56,6 +57,15 @@ struct Reply {
   }
 };
 
+// FNV-1a: the same on every platform and run, unlike std::hash.
+std::size_t stable_hash(std::string_view text) {
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (const unsigned char c : text) {
+    hash = (hash ^ c) * 1099511628211ULL;
+  }
+  return static_cast<std::size_t>(hash);
+}
+
 std::string join_failures(const std::vector<std::string>& failures) {
   std::string text;
   for (const auto& failure : failures) {
@@ -95,6 +105,7 @@ struct RegistryClient::State {
   std::string registration_body;
   std::string last_dirty_timestamp;  // milliseconds, as sent in the registration
   std::size_t preferred_url = 0;     // the registry that last accepted us; touched by one thread
+  std::atomic<std::size_t> next_fetch_url{0};  // rotates lookups over the registries
 
   Reply send(const RegistryUrl& url, const std::string& method, const std::string& path,
              const std::string& body = {}) const {
@@ -105,6 +116,9 @@ struct RegistryClient::State {
     http.set_connection_timeout(timeout);
     http.set_read_timeout(timeout);
     http.set_write_timeout(timeout);
+    // A registration's headers and body go out in two writes; without this the body waits for
+    // the registry's delayed ACK.
+    http.set_tcp_nodelay(true);
     const httplib::Headers headers = {{"Accept", "application/json"}};
     const std::string target = url.path + path;
     httplib::Result result = method == "POST" ? http.Post(target, headers, body, "application/json")
@@ -172,9 +186,13 @@ struct RegistryClient::State {
   }
 
   // Fetches the UP instances of `app` (upper-case) from the first registry that answers.
+  // Each lookup starts at the next registry, so that lookups spread over all of them (peers
+  // hold the same registry); the others are the fallback.
   std::optional<std::vector<Instance>> fetch(const std::string& app,
-                                             std::vector<std::string>& failures) const {
-    for (const auto& url : urls) {
+                                             std::vector<std::string>& failures) {
+    const std::size_t first = next_fetch_url++;
+    for (std::size_t attempt = 0; attempt < urls.size(); ++attempt) {
+      const RegistryUrl& url = urls[(first + attempt) % urls.size()];
       const Reply reply = send(url, "GET", "/apps/" + app);
       if (reply.status == 404) {
         return std::vector<Instance>{};
@@ -235,8 +253,12 @@ void RegistryClient::start(const InstanceRegistration& registration) {
   state_->last_dirty_timestamp = std::to_string(now);
   state_->registration = std::move(filled);
 
+  // Each instance starts at a registry of its own (by a hash of its id), so that a fleet's
+  // registrations and heartbeats spread over the registries instead of all loading the first.
   std::vector<std::string> failures;
-  for (std::size_t index = 0; index < state_->urls.size(); ++index) {
+  const std::size_t first = stable_hash(state_->registration->instance_id) % state_->urls.size();
+  for (std::size_t attempt = 0; attempt < state_->urls.size(); ++attempt) {
+    const std::size_t index = (first + attempt) % state_->urls.size();
     if (state_->register_at(state_->urls[index], failures)) {
       state_->preferred_url = index;
       spdlog::info("registered {} as {} at {}", state_->registration->app,

@@ -3,29 +3,29 @@
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
-#include <deque>
-#include <map>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <shared_mutex>
+#include <regex>
 #include <thread>
 
+#include "dashboard_page.hpp"
 #include "eureka_codec.hpp"
+#include "eureka_xml.hpp"
+#include "instance_registry.hpp"
+#include "peer_replicator.hpp"
 
 namespace claimcheck::registry {
 namespace {
 
 using nlohmann::json;
-using SteadyClock = std::chrono::steady_clock;
+using Action = ReplicationTask::Action;
 
-// A registration is a small JSON document; anything larger is not a Eureka instance.
+// A registration is a small document; anything larger is not a Eureka instance.
 constexpr std::size_t kMaxRegistrationBytes = 64 * 1024;
 
-// Bounds the delta log under a registration storm; a client that misses changes notices the
-// apps__hashcode mismatch and fetches the full registry instead.
-constexpr std::size_t kMaxRecentChanges = 10'000;
-
 constexpr const char* kJson = "application/json";
+constexpr const char* kXml = "application/xml";
 constexpr const char* kText = "text/plain";
 
 std::int64_t now_millis() {
@@ -34,55 +34,65 @@ std::int64_t now_millis() {
       .count();
 }
 
-struct Lease {
-  json instance;
-  std::string status;
-  std::chrono::seconds renewal_interval{30};
-  std::chrono::seconds duration{90};
-  std::int64_t registration_ms = 0;
-  std::int64_t last_renewal_ms = 0;
-  std::int64_t service_up_ms = 0;
-  std::int64_t last_updated_ms = 0;
-  std::int64_t last_dirty_ms = 0;
-  SteadyClock::time_point expires_at;
-};
-
-using Apps = std::map<std::string, std::map<std::string, Lease>>;  // app -> instance id -> lease
-
-Lease* find_lease(Apps& apps, const std::string& app, const std::string& id) {
-  const auto found_app = apps.find(app);
-  if (found_app == apps.end()) {
-    return nullptr;
-  }
-  const auto found = found_app->second.find(id);
-  return found == found_app->second.end() ? nullptr : &found->second;
-}
-
-// A change kept for /eureka/apps/delta.
-struct Change {
-  SteadyClock::time_point at;
-  std::string app;
-  json instance;  // as served, with actionType set
-};
-
-json serve_instance(const Lease& lease, std::string_view action_type) {
-  json instance = lease.instance;
-  instance["leaseInfo"] = {{"renewalIntervalInSecs", lease.renewal_interval.count()},
-                           {"durationInSecs", lease.duration.count()},
-                           {"registrationTimestamp", lease.registration_ms},
-                           {"lastRenewalTimestamp", lease.last_renewal_ms},
-                           {"evictionTimestamp", 0},
-                           {"serviceUpTimestamp", lease.service_up_ms}};
-  // Eureka's JSON codec writes these two timestamps as strings.
-  instance["lastUpdatedTimestamp"] = std::to_string(lease.last_updated_ms);
-  instance["lastDirtyTimestamp"] = std::to_string(lease.last_dirty_ms);
-  instance["actionType"] = action_type;
-  return instance;
-}
-
 void answer_text(httplib::Response& response, int status, const std::string& text) {
   response.status = status;
   response.set_content(text, kText);
+}
+
+// Eureka serves either format; whichever of the two the Accept header names first wins, and JSON
+// when it names neither (claimcheck's and Spring's clients ask for JSON).
+bool wants_xml(const httplib::Request& request) {
+  const std::string accept = request.get_header_value("Accept");
+  const auto xml = accept.find("xml");
+  const auto json = accept.find("json");
+  return xml != std::string::npos && (json == std::string::npos || xml < json);
+}
+
+void answer_document(const httplib::Request& request, httplib::Response& response,
+                     const json& document) {
+  if (wants_xml(request)) {
+    response.set_content(eureka::to_xml(document), kXml);
+  } else {
+    response.set_content(document.dump(), kJson);
+  }
+}
+
+// The request body as a JSON document, read as XML when Content-Type says so; the reason when
+// it is neither.
+std::variant<json, std::string> read_document(const httplib::Request& request) {
+  if (request.get_header_value("Content-Type").find("xml") != std::string::npos) {
+    return eureka::from_xml(request.body);
+  }
+  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    return std::string("Body is not JSON; send Content-Type: application/xml for XML");
+  }
+  return body;
+}
+
+std::optional<std::int64_t> dirty_timestamp_param(const httplib::Request& request, bool& valid) {
+  valid = true;
+  if (!request.has_param("lastDirtyTimestamp")) {
+    return std::nullopt;
+  }
+  try {
+    return std::stoll(request.get_param_value("lastDirtyTimestamp"));
+  } catch (const std::logic_error&) {
+    valid = false;
+    return std::nullopt;
+  }
+}
+
+bool is_replication(const httplib::Request& request) {
+  return request.get_header_value(kReplicationHeader) == "true";
+}
+
+// httplib reads the body of a PUT or DELETE that has neither Content-Length nor
+// Transfer-Encoding until the connection closes (10 s with our timeouts), while HTTP/1.1 says such
+// a request has no body. The body-less Eureka routes are therefore dispatched before httplib
+// reads when a request declares no body.
+bool declares_body(const httplib::Request& request) {
+  return request.has_header("Content-Length") || request.has_header("Transfer-Encoding");
 }
 
 }  // namespace
@@ -90,7 +100,17 @@ void answer_text(httplib::Response& response, int status, const std::string& tex
 class RegistryServer::Impl {
  public:
   Impl(ServiceHttp& http, MetricsRegistry& metrics, RegistryServerOptions options)
-      : options_(options),
+      : options_(std::move(options)),
+        registry_(options_),
+        replicator_(
+            options_.peer_urls, options_.peer_timeout,
+            [this](const std::string& app, const std::string& id) -> std::optional<json> {
+              auto instance = registry_.instance(app, id);
+              return instance ? std::optional(json{{"instance", std::move(*instance)}})
+                              : std::nullopt;
+            },
+            metrics),
+        started_ms_(now_millis()),
         instances_gauge_(
             metrics.gauge("claimcheck_registry_instances", "Instances currently registered")),
         registrations_(
@@ -103,10 +123,13 @@ class RegistryServer::Impl {
                                             "Heartbeats for an unknown instance (answered 404)")),
         cancels_(metrics.counter("claimcheck_registry_cancels_total", "Registrations cancelled")),
         evictions_(metrics.counter("claimcheck_registry_evictions_total",
-                                   "Instances removed because their lease expired")) {
+                                   "Instances removed because their lease expired")),
+        self_preservation_gauge_(
+            metrics.gauge("claimcheck_registry_self_preservation_active",
+                          "1 while self-preservation keeps expired leases, else 0")) {
     add_routes(http.routes());
     http.add_health_check({"registry", [this](std::string& detail) {
-                             detail = std::to_string(instance_count()) + " instances";
+                             detail = std::to_string(registry_.instance_count()) + " instances";
                              return true;
                            }});
   }
@@ -118,6 +141,8 @@ class RegistryServer::Impl {
     if (eviction_thread_.joinable()) {
       return;
     }
+    sync_from_peers();
+    replicator_.start();
     stopping_ = false;
     eviction_thread_ = std::thread([this] { run_eviction(); });
   }
@@ -131,304 +156,404 @@ class RegistryServer::Impl {
     if (eviction_thread_.joinable()) {
       eviction_thread_.join();
     }
+    replicator_.stop();
   }
 
   std::size_t evict_expired() {
-    const auto now = SteadyClock::now();
-    std::size_t evicted = 0;
-    const std::unique_lock lock(mutex_);
-    for (auto app = apps_.begin(); app != apps_.end();) {
-      for (auto lease = app->second.begin(); lease != app->second.end();) {
-        if (lease->second.expires_at < now) {
-          spdlog::warn("evicting {}/{}: no heartbeat within its {} s lease", app->first,
-                       lease->first, lease->second.duration.count());
-          record_change(app->first, serve_instance(lease->second, "DELETED"));
-          lease = app->second.erase(lease);
-          ++evicted;
-        } else {
-          ++lease;
-        }
-      }
-      app = app->second.empty() ? apps_.erase(app) : std::next(app);
-    }
+    const std::size_t evicted = registry_.evict_expired();
     evictions_.increment(evicted);
+    self_preservation_gauge_.set(registry_.self_preservation().active ? 1 : 0);
     update_gauge();
-    prune_changes(now);
     return evicted;
   }
 
-  std::size_t instance_count() const {
-    const std::shared_lock lock(mutex_);
-    return count_instances();
-  }
+  std::size_t instance_count() const { return registry_.instance_count(); }
 
  private:
-  // TODO(registry): the status override endpoints (PUT/DELETE /eureka/apps/{APP}/{id}/status)
-  // that Spring's service-registry actuator uses; they answer 404 until then.
   void add_routes(httplib::Server& server) {
-    server.Post(R"(/eureka/apps/([^/]+))", [this](const auto& request, auto& response) {
+    server.Post(R"(/eureka/apps/([^/]+)/?)", [this](const auto& request, auto& response) {
       handle_register(request, response);
     });
-    server.Put(R"(/eureka/apps/([^/]+)/([^/]+))", [this](const auto& request, auto& response) {
-      handle_heartbeat(request, response);
+    add_bodyless_routes(server);
+
+    server.Get("/eureka/apps/?", [this](const auto& request, auto& response) {
+      answer_document(request, response, registry_.applications());
     });
-    server.Delete(R"(/eureka/apps/([^/]+)/([^/]+))", [this](const auto& request, auto& response) {
-      handle_cancel(request, response);
+    server.Get("/eureka/apps/delta/?", [this](const auto& request, auto& response) {
+      answer_document(request, response, registry_.delta());
     });
-    server.Get("/eureka/apps/?", [this](const auto&, auto& response) {
-      response.set_content(applications_document().dump(), kJson);
+    server.Get(R"(/eureka/apps/([^/]+)/?)", [this](const auto& request, auto& response) {
+      const std::string app = eureka::upper_case(request.matches[1].str());
+      auto application = registry_.application(app);
+      if (!application) {
+        answer_text(response, 404, "Unknown application " + app);
+        return;
+      }
+      answer_document(request, response, json{{"application", std::move(*application)}});
     });
-    server.Get("/eureka/apps/delta/?", [this](const auto&, auto& response) {
-      response.set_content(delta_document().dump(), kJson);
-    });
-    server.Get(R"(/eureka/apps/([^/]+))",
-               [this](const auto& request, auto& response) { handle_get_app(request, response); });
     server.Get(R"(/eureka/apps/([^/]+)/([^/]+))", [this](const auto& request, auto& response) {
-      handle_get_instance(request, response);
+      const std::string app = eureka::upper_case(request.matches[1].str());
+      const std::string id = request.matches[2].str();
+      answer_instance(request, response, registry_.instance(app, id), app + "/" + id);
     });
+    server.Get(R"(/eureka/instances/([^/]+))", [this](const auto& request, auto& response) {
+      const std::string id = request.matches[1].str();
+      answer_instance(request, response, registry_.instance_by_id(id), id);
+    });
+    server.Get(R"(/eureka/(s?)vips/([^/]+))", [this](const auto& request, auto& response) {
+      const bool secure = !request.matches[1].str().empty();
+      answer_document(request, response,
+                      registry_.applications_for_vip(request.matches[2].str(), secure));
+    });
+
+    server.Get("/", [](const auto&, auto& response) {
+      response.set_content(std::string(dashboard_html()), "text/html; charset=utf-8");
+    });
+    server.Get("/dashboard/status", [this](const auto&, auto& response) {
+      response.set_content(status_document().dump(), kJson);
+    });
+  }
+
+  void add_bodyless_routes(httplib::Server& server) {
+    const std::string instance_path = R"(/eureka/apps/([^/]+)/([^/]+))";
+    const auto route = [this](std::string method, const std::string& pattern,
+                              void (Impl::*handle)(const httplib::Request&, httplib::Response&,
+                                                   const std::smatch&)) {
+      bodyless_routes_.push_back(
+          {std::move(method), pattern, std::regex(pattern),
+           [this, handle](const auto& request, auto& response, const auto& match) {
+             (this->*handle)(request, response, match);
+           }});
+    };
+    route("PUT", instance_path, &Impl::handle_heartbeat);
+    route("DELETE", instance_path, &Impl::handle_cancel);
+    route("PUT", instance_path + "/status", &Impl::handle_status_update);
+    route("DELETE", instance_path + "/status", &Impl::handle_delete_status_override);
+    route("PUT", instance_path + "/metadata", &Impl::handle_metadata_update);
+
+    for (const auto& bodyless : bodyless_routes_) {
+      const auto handler = [&bodyless](const httplib::Request& request,
+                                       httplib::Response& response) {
+        std::smatch match;
+        std::regex_match(request.path, match, bodyless.regex);
+        bodyless.handle(request, response, match);
+      };
+      if (bodyless.method == "PUT") {
+        server.Put(bodyless.pattern, handler);
+      } else {
+        server.Delete(bodyless.pattern, handler);
+      }
+    }
+    server.set_pre_routing_handler(
+        [this](const httplib::Request& request, httplib::Response& response) {
+          if (declares_body(request)) {
+            return httplib::Server::HandlerResponse::Unhandled;
+          }
+          for (const auto& bodyless : bodyless_routes_) {
+            std::smatch match;
+            if (request.method == bodyless.method &&
+                std::regex_match(request.path, match, bodyless.regex)) {
+              bodyless.handle(request, response, match);
+              return httplib::Server::HandlerResponse::Handled;
+            }
+          }
+          return httplib::Server::HandlerResponse::Unhandled;
+        });
   }
 
   void handle_register(const httplib::Request& request, httplib::Response& response) {
     const std::string path_app = eureka::upper_case(request.matches[1].str());
     if (request.body.size() > kMaxRegistrationBytes) {
-      rejected_.increment();
-      answer_text(response, 413,
-                  "Registration larger than " + std::to_string(kMaxRegistrationBytes) + " bytes");
+      refuse(response, 413,
+             "Registration larger than " + std::to_string(kMaxRegistrationBytes) + " bytes");
       return;
     }
-    // TODO(registry): accept XML registrations (Eureka's default codec); JSON only for now.
-    const json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded()) {
-      rejected_.increment();
-      answer_text(response, 400, "Registration body is not JSON (XML is not supported yet)");
+    auto body = read_document(request);
+    if (auto* reason = std::get_if<std::string>(&body)) {
+      refuse(response, 400, *reason);
       return;
     }
-    auto parsed = eureka::parse_registration(body, path_app, options_.default_lease_duration);
+    auto parsed =
+        eureka::parse_registration(std::get<json>(body), path_app, options_.default_lease_duration);
     if (auto* reason = std::get_if<std::string>(&parsed)) {
-      rejected_.increment();
       spdlog::warn("refused registration for {} from {}: {}", path_app, request.remote_addr,
                    *reason);
-      answer_text(response, 400, *reason);
+      refuse(response, 400, *reason);
       return;
     }
     auto& registration = std::get<eureka::ValidRegistration>(parsed);
-    if (auto limit = store(registration)) {
-      rejected_.increment();
-      spdlog::warn("refused registration {}/{}: {}", registration.app, registration.instance_id,
-                   *limit);
-      answer_text(response, 429, *limit);
+    const std::string app = registration.app;
+    const std::string id = registration.instance_id;
+    const std::string status = registration.status;
+    const auto lease = registration.lease_duration;
+    if (auto limit = registry_.add(std::move(registration), is_replication(request))) {
+      spdlog::warn("refused registration {}/{}: {}", app, id, *limit);
+      refuse(response, 429, *limit);
       return;
     }
     registrations_.increment();
-    spdlog::info("registered {}/{} ({}, lease {} s)", registration.app, registration.instance_id,
-                 registration.status, registration.lease_duration.count());
-    response.status = 204;
-  }
-
-  // Stores a valid registration; returns the reason when a limit forbids it.
-  std::optional<std::string> store(eureka::ValidRegistration& registration) {
-    const std::int64_t now = now_millis();
-    const std::unique_lock lock(mutex_);
-    auto app = apps_.find(registration.app);
-    if (app == apps_.end() && apps_.size() >= options_.max_apps) {
-      return "The registry holds its maximum of " + std::to_string(options_.max_apps) + " apps";
-    }
-    if (app != apps_.end() && !app->second.contains(registration.instance_id) &&
-        app->second.size() >= options_.max_instances_per_app) {
-      return "App " + registration.app + " has its maximum of " +
-             std::to_string(options_.max_instances_per_app) + " instances";
-    }
-    auto& instances = apps_[registration.app];
-    const auto previous = instances.find(registration.instance_id);
-    Lease lease;
-    lease.status = registration.status;
-    lease.renewal_interval = registration.renewal_interval;
-    lease.duration = registration.lease_duration;
-    lease.registration_ms = now;
-    lease.last_renewal_ms = now;
-    lease.last_updated_ms = now;
-    lease.last_dirty_ms =
-        registration.last_dirty_timestamp > 0 ? registration.last_dirty_timestamp : now;
-    // Like Eureka, a re-registration keeps the time the instance first came up.
-    if (previous != instances.end() && previous->second.service_up_ms > 0) {
-      lease.service_up_ms = previous->second.service_up_ms;
-    } else {
-      lease.service_up_ms = lease.status == "UP" ? now : 0;
-    }
-    lease.expires_at = SteadyClock::now() + lease.duration;
-    lease.instance = std::move(registration.instance);
-    record_change(registration.app, serve_instance(lease, "ADDED"));
-    instances[registration.instance_id] = std::move(lease);
     update_gauge();
-    return std::nullopt;
-  }
-
-  void handle_heartbeat(const httplib::Request& request, httplib::Response& response) {
-    const std::string app = eureka::upper_case(request.matches[1].str());
-    const std::string id = request.matches[2].str();
-    std::optional<std::int64_t> client_dirty;
-    if (request.has_param("lastDirtyTimestamp")) {
-      try {
-        client_dirty = std::stoll(request.get_param_value("lastDirtyTimestamp"));
-      } catch (const std::logic_error&) {
-        answer_text(response, 400, "Invalid lastDirtyTimestamp");
-        return;
+    spdlog::info("registered {}/{} ({}, lease {} s{})", app, id, status, lease.count(),
+                 is_replication(request) ? ", replicated" : "");
+    response.status = 204;
+    if (!is_replication(request)) {
+      if (auto current = registry_.instance(app, id)) {
+        replicator_.replicate(
+            {Action::kRegister, app, id, {}, json{{"instance", std::move(*current)}}.dump()});
       }
     }
-    const std::unique_lock lock(mutex_);
-    Lease* lease = find_lease(apps_, app, id);
-    // A client whose copy is newer than ours registers again so that we learn its changes.
-    if (lease == nullptr || (client_dirty && *client_dirty > lease->last_dirty_ms)) {
+  }
+
+  void refuse(httplib::Response& response, int status, const std::string& reason) {
+    rejected_.increment();
+    answer_text(response, status, reason);
+  }
+
+  void handle_heartbeat(const httplib::Request& request, httplib::Response& response,
+                        const std::smatch& match) {
+    const std::string app = eureka::upper_case(match[1].str());
+    const std::string id = match[2].str();
+    bool valid = true;
+    const auto client_dirty = dirty_timestamp_param(request, valid);
+    if (!valid) {
+      answer_text(response, 400, "Invalid lastDirtyTimestamp: expected milliseconds");
+      return;
+    }
+    if (registry_.renew(app, id, client_dirty) == InstanceRegistry::Renewal::kUnknown) {
       unknown_heartbeats_.increment();
       spdlog::debug("heartbeat for unknown {}/{}; the client will register again", app, id);
       answer_text(response, 404, "Unknown instance " + app + "/" + id);
       return;
     }
-    lease->last_renewal_ms = now_millis();
-    lease->expires_at = SteadyClock::now() + lease->duration;
     heartbeats_.increment();
     response.status = 200;
+    replicate_unless_replica(request, Action::kHeartbeat, app, id);
   }
 
-  void handle_cancel(const httplib::Request& request, httplib::Response& response) {
-    const std::string app_name = eureka::upper_case(request.matches[1].str());
-    const std::string id = request.matches[2].str();
-    const std::unique_lock lock(mutex_);
-    const Lease* lease = find_lease(apps_, app_name, id);
-    if (lease == nullptr) {
-      answer_text(response, 404, "Unknown instance " + app_name + "/" + id);
-      return;
-    }
-    record_change(app_name, serve_instance(*lease, "DELETED"));
-    const auto app = apps_.find(app_name);
-    app->second.erase(id);
-    if (app->second.empty()) {
-      apps_.erase(app);
-    }
-    update_gauge();
-    cancels_.increment();
-    spdlog::info("cancelled {}/{}", app_name, id);
-    response.status = 200;
-  }
-
-  void handle_get_app(const httplib::Request& request, httplib::Response& response) {
-    const std::string app_name = eureka::upper_case(request.matches[1].str());
-    const std::shared_lock lock(mutex_);
-    const auto app = apps_.find(app_name);
-    if (app == apps_.end()) {
-      answer_text(response, 404, "Unknown application " + app_name);
-      return;
-    }
-    response.set_content(json{{"application", application_json(app->first, app->second)}}.dump(),
-                         kJson);
-  }
-
-  void handle_get_instance(const httplib::Request& request, httplib::Response& response) {
-    const std::string app = eureka::upper_case(request.matches[1].str());
-    const std::string id = request.matches[2].str();
-    const std::shared_lock lock(mutex_);
-    const Lease* lease = find_lease(apps_, app, id);
-    if (lease == nullptr) {
+  void handle_cancel(const httplib::Request& request, httplib::Response& response,
+                     const std::smatch& match) {
+    const std::string app = eureka::upper_case(match[1].str());
+    const std::string id = match[2].str();
+    if (!registry_.cancel(app, id)) {
       answer_text(response, 404, "Unknown instance " + app + "/" + id);
       return;
     }
-    response.set_content(json{{"instance", serve_instance(*lease, "ADDED")}}.dump(), kJson);
+    update_gauge();
+    cancels_.increment();
+    spdlog::info("cancelled {}/{}{}", app, id, is_replication(request) ? " (replicated)" : "");
+    response.status = 200;
+    replicate_unless_replica(request, Action::kCancel, app, id);
   }
 
-  json applications_document() const {
-    const std::shared_lock lock(mutex_);
-    json applications = json::array();
-    for (const auto& [name, instances] : apps_) {
-      applications.push_back(application_json(name, instances));
+  void handle_status_update(const httplib::Request& request, httplib::Response& response,
+                            const std::smatch& match) {
+    const std::string app = eureka::upper_case(match[1].str());
+    const std::string id = match[2].str();
+    const auto status = eureka::parse_status(request.get_param_value("value"));
+    bool valid = true;
+    const auto dirty = dirty_timestamp_param(request, valid);
+    if (!status || !valid) {
+      answer_text(response, 400,
+                  !valid ? "Invalid lastDirtyTimestamp: expected milliseconds"
+                         : "Invalid value: expected UP, DOWN, STARTING, OUT_OF_SERVICE or UNKNOWN");
+      return;
     }
-    return {{"applications",
-             {{"versions__delta", "1"},
-              {"apps__hashcode", apps_hashcode()},
-              {"application", std::move(applications)}}}};
+    if (!registry_.override_status(app, id, *status, dirty)) {
+      answer_text(response, 404, "Unknown instance " + app + "/" + id);
+      return;
+    }
+    spdlog::info("status of {}/{} overridden to {}", app, id, *status);
+    response.status = 200;
+    replicate_with_dirty_timestamp(request, Action::kStatusUpdate, app, id, {{"value", *status}});
   }
 
-  json delta_document() {
-    const std::unique_lock lock(mutex_);
-    prune_changes(SteadyClock::now());
-    std::map<std::string, json> grouped;
-    for (const auto& change : changes_) {
-      json& application = grouped[change.app];
-      application["name"] = change.app;
-      application["instance"].push_back(change.instance);
+  void handle_delete_status_override(const httplib::Request& request, httplib::Response& response,
+                                     const std::smatch& match) {
+    const std::string app = eureka::upper_case(match[1].str());
+    const std::string id = match[2].str();
+    const auto status = request.has_param("value")
+                            ? eureka::parse_status(request.get_param_value("value"))
+                            : std::optional<std::string>("UNKNOWN");
+    bool valid = true;
+    const auto dirty = dirty_timestamp_param(request, valid);
+    if (!status || !valid) {
+      answer_text(response, 400,
+                  !valid ? "Invalid lastDirtyTimestamp: expected milliseconds"
+                         : "Invalid value: expected UP, DOWN, STARTING, OUT_OF_SERVICE or UNKNOWN");
+      return;
     }
-    json applications = json::array();
-    for (auto& [name, application] : grouped) {
-      applications.push_back(std::move(application));
+    if (!registry_.remove_status_override(app, id, *status, dirty)) {
+      answer_text(response, 404, "Unknown instance " + app + "/" + id);
+      return;
     }
-    return {{"applications",
-             {{"versions__delta", std::to_string(delta_version_)},
-              {"apps__hashcode", apps_hashcode()},
-              {"application", std::move(applications)}}}};
+    spdlog::info("status override of {}/{} removed; status {}", app, id, *status);
+    response.status = 200;
+    replicate_with_dirty_timestamp(request, Action::kDeleteStatusOverride, app, id,
+                                   {{"value", *status}});
   }
 
-  static json application_json(const std::string& name,
-                               const std::map<std::string, Lease>& instances) {
-    json items = json::array();
-    for (const auto& [id, lease] : instances) {
-      items.push_back(serve_instance(lease, "ADDED"));
+  void handle_metadata_update(const httplib::Request& request, httplib::Response& response,
+                              const std::smatch& match) {
+    const std::string app = eureka::upper_case(match[1].str());
+    const std::string id = match[2].str();
+    std::map<std::string, std::string> metadata;
+    for (const auto& [key, value] : request.params) {
+      metadata[key] = value;
     }
-    return {{"name", name}, {"instance", std::move(items)}};
+    if (metadata.empty()) {
+      answer_text(response, 400, "No metadata given: expected ?key=value&...");
+      return;
+    }
+    if (!registry_.update_metadata(app, id, metadata)) {
+      answer_text(response, 404, "Unknown instance " + app + "/" + id);
+      return;
+    }
+    response.status = 200;
+    replicate_unless_replica(request, Action::kMetadataUpdate, app, id);
   }
 
-  // Eureka's hash: "<STATUS>_<count>_" per status, statuses in alphabetical order. Clients
-  // compare it after applying a delta to detect that they drifted.
-  std::string apps_hashcode() const {
-    std::map<std::string, std::size_t> counts;
-    for (const auto& [name, instances] : apps_) {
-      for (const auto& [id, lease] : instances) {
-        ++counts[lease.status];
+  void replicate_unless_replica(const httplib::Request& request, Action action,
+                                const std::string& app, const std::string& id) {
+    if (!is_replication(request) && !replicator_.empty()) {
+      replicator_.replicate(
+          {action, app, id, httplib::append_query_params("", request.params), {}});
+    }
+  }
+
+  // Status changes carry the dirty timestamp they set here, so that every node ends up with the
+  // same one and later heartbeats agree.
+  void replicate_with_dirty_timestamp(const httplib::Request& request, Action action,
+                                      const std::string& app, const std::string& id,
+                                      httplib::Params params) {
+    if (is_replication(request) || replicator_.empty()) {
+      return;
+    }
+    if (auto current = registry_.instance(app, id)) {
+      params.emplace("lastDirtyTimestamp", (*current)["lastDirtyTimestamp"].get<std::string>());
+    }
+    replicator_.replicate({action, app, id, httplib::append_query_params("", params), {}});
+  }
+
+  static void answer_instance(const httplib::Request& request, httplib::Response& response,
+                              std::optional<json> instance, const std::string& name) {
+    if (!instance) {
+      answer_text(response, 404, "Unknown instance " + name);
+      return;
+    }
+    answer_document(request, response, json{{"instance", std::move(*instance)}});
+  }
+
+  // What the dashboard shows besides the applications: self-preservation and why, the peers.
+  json status_document() {
+    const SelfPreservationState state = registry_.self_preservation();
+    std::string reason;
+    if (!state.enabled) {
+      reason = "Self-preservation is disabled: expired leases are always evicted.";
+    } else if (state.active) {
+      const double expected_renewals = static_cast<double>(state.expected_clients) *
+                                       std::chrono::duration<double>(state.window).count() /
+                                       static_cast<double>(state.expected_renewal_interval.count());
+      reason = fmt::format(
+          "{} renewals in the last {} s, at or below the threshold of {} ({:.0f}% of the {:.0f} "
+          "expected from {} clients renewing every {} s): expired leases are kept, because "
+          "losing that many heartbeats at once looks more like a network problem than dead "
+          "clients.",
+          state.renews_last_window, state.window.count() / 1000, state.renews_threshold,
+          state.percent_threshold * 100, expected_renewals, state.expected_clients,
+          state.expected_renewal_interval.count());
+    } else {
+      reason = fmt::format(
+          "{} renewals in the last {} s, above the threshold of {}: expired "
+          "leases are evicted.",
+          state.renews_last_window, state.window.count() / 1000, state.renews_threshold);
+    }
+    json peers = json::array();
+    for (const auto& peer : replicator_.status()) {
+      peers.push_back({{"url", peer.url},
+                       {"reachable", peer.reachable},
+                       {"lastError", peer.last_error},
+                       {"lastSuccessTimestamp", peer.last_success_ms},
+                       {"queued", peer.queued},
+                       {"replicated", peer.replicated},
+                       {"failed", peer.failed}});
+    }
+    return {{"instances", registry_.instance_count()},
+            {"startedTimestamp", started_ms_},
+            {"now", now_millis()},
+            {"selfPreservation",
+             {{"enabled", state.enabled},
+              {"active", state.active},
+              {"reason", reason},
+              {"renewsLastWindow", state.renews_last_window},
+              {"renewsThreshold", state.renews_threshold},
+              {"expectedClients", state.expected_clients},
+              {"windowSeconds", state.window.count() / 1000.0},
+              {"renewalPercentThreshold", state.percent_threshold},
+              {"expectedRenewalIntervalSeconds", state.expected_renewal_interval.count()}}},
+            {"peers", std::move(peers)}};
+  }
+
+  // A node that starts late takes over a peer's registry, so that it can answer lookups at once
+  // instead of after every client's next heartbeat.
+  void sync_from_peers() {
+    auto document = replicator_.fetch_registry();
+    if (!document) {
+      if (!replicator_.empty()) {
+        spdlog::warn("no peer answered; starting with an empty registry");
+      }
+      return;
+    }
+    std::size_t synced = 0;
+    json& applications = (*document)["applications"]["application"];
+    const json list = applications.is_array() ? applications : json::array({applications});
+    for (const auto& application : list) {
+      const json& instances = application.value("instance", json::array());
+      for (const auto& instance : instances.is_array() ? instances : json::array({instances})) {
+        const std::string app = instance.value("app", "");
+        auto parsed = eureka::parse_registration(json{{"instance", instance}}, app,
+                                                 options_.default_lease_duration);
+        if (auto* registration = std::get_if<eureka::ValidRegistration>(&parsed)) {
+          if (!registry_.add(std::move(*registration), /*replication=*/true)) {
+            ++synced;
+          }
+        }
       }
     }
-    std::string hash;
-    for (const auto& [status, count] : counts) {
-      hash += status + "_" + std::to_string(count) + "_";
-    }
-    return hash;
+    update_gauge();
+    spdlog::info("synced {} instances from a peer", synced);
   }
 
-  // Callers hold mutex_ exclusively.
-  void record_change(const std::string& app, json instance) {
-    changes_.push_back({SteadyClock::now(), app, std::move(instance)});
-    if (changes_.size() > kMaxRecentChanges) {
-      changes_.pop_front();
-    }
-    ++delta_version_;
-  }
-
-  // Callers hold mutex_ exclusively.
-  void prune_changes(SteadyClock::time_point now) {
-    while (!changes_.empty() && now - changes_.front().at > options_.delta_retention) {
-      changes_.pop_front();
-    }
-  }
-
-  // Callers hold mutex_.
-  std::size_t count_instances() const {
-    std::size_t count = 0;
-    for (const auto& [name, instances] : apps_) {
-      count += instances.size();
-    }
-    return count;
-  }
-
-  void update_gauge() { instances_gauge_.set(static_cast<double>(count_instances())); }
+  void update_gauge() { instances_gauge_.set(static_cast<double>(registry_.instance_count())); }
 
   void run_eviction() {
+    auto next_threshold_update =
+        std::chrono::steady_clock::now() + options_.renewal_threshold_update_interval;
     std::unique_lock lock(eviction_mutex_);
     while (!eviction_wakeup_.wait_for(lock, options_.eviction_interval,
                                       [this] { return stopping_; })) {
       lock.unlock();
+      if (std::chrono::steady_clock::now() >= next_threshold_update) {
+        registry_.update_renewal_threshold();
+        next_threshold_update += options_.renewal_threshold_update_interval;
+      }
       evict_expired();
       lock.lock();
     }
   }
 
+  struct BodylessRoute {
+    std::string method;
+    std::string pattern;  // for httplib
+    std::regex regex;     // the same, for the pre-routing handler
+    std::function<void(const httplib::Request&, httplib::Response&, const std::smatch&)> handle;
+  };
+
   const RegistryServerOptions options_;
+  InstanceRegistry registry_;
+  PeerReplicator replicator_;
+  std::vector<BodylessRoute> bodyless_routes_;
+  const std::int64_t started_ms_;
+
   Gauge& instances_gauge_;
   Counter& registrations_;
   Counter& rejected_;
@@ -436,11 +561,7 @@ class RegistryServer::Impl {
   Counter& unknown_heartbeats_;
   Counter& cancels_;
   Counter& evictions_;
-
-  mutable std::shared_mutex mutex_;
-  Apps apps_;
-  std::deque<Change> changes_;
-  std::uint64_t delta_version_ = 0;
+  Gauge& self_preservation_gauge_;
 
   std::mutex eviction_mutex_;
   std::condition_variable eviction_wakeup_;
@@ -450,7 +571,7 @@ class RegistryServer::Impl {
 
 RegistryServer::RegistryServer(ServiceHttp& http, MetricsRegistry& metrics,
                                RegistryServerOptions options)
-    : impl_(std::make_unique<Impl>(http, metrics, options)) {}
+    : impl_(std::make_unique<Impl>(http, metrics, std::move(options))) {}
 
 RegistryServer::~RegistryServer() = default;
 

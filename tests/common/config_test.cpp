@@ -40,6 +40,20 @@ TEST(Config, WrongTypeNamesKeyAndFile) {
   }
 }
 
+// Found by the bad-input review: a nested list gave yaml-cpp's "bad conversion", naming neither
+// the key nor the file.
+TEST(Config, NestedListNamesKeyAndFile) {
+  const auto path = write_yaml("registry:\n  urls: [[http://a/eureka], http://b/eureka]\n");
+  const Config config = Config::load(path, "CCTEST_", {});
+  try {
+    (void)config.get_list("registry.urls", {});
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("registry.urls"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find(path.string()), std::string::npos) << error.what();
+  }
+}
+
 TEST(Config, MissingFileAndBadOverrideAreErrors) {
   EXPECT_THROW(Config::load("/nonexistent/claimcheck.yaml", "CCTEST_", {}), ConfigError);
   EXPECT_THROW(Config::load(std::nullopt, "CCTEST_", {"novalue"}), ConfigError);

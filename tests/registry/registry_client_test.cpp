@@ -287,6 +287,27 @@ TEST(RegistryClient, DeadFirstUrlFallsThroughToTheSecond) {
   EXPECT_EQ(registry.server().instance_count(), 0U);
 }
 
+TEST(RegistryClient, SeveralRegistryUrlsShareTheLoad) {
+  RunningRegistry first;
+  RunningRegistry second;
+  const std::vector<std::string> urls = {first.eureka_url(), second.eureka_url()};
+  std::vector<std::unique_ptr<RegistryClient>> fleet;
+  for (int port = 9001; port <= 9010; ++port) {
+    fleet.push_back(std::make_unique<RegistryClient>(urls, kTimeout));
+    fleet.back()->start(orders_instance(port));
+  }
+  EXPECT_GT(first.server().instance_count(), 0U);
+  EXPECT_GT(second.server().instance_count(), 0U);
+  EXPECT_EQ(first.server().instance_count() + second.server().instance_count(), 10U);
+
+  // Lookups alternate: each registry here holds only its own share, so two lookups in a row
+  // see both shares.
+  RegistryClient lookup(urls, kTimeout, kNoCache);
+  const auto one = lookup.instances("orders");
+  const auto other = lookup.instances("orders");
+  EXPECT_EQ(one.size() + other.size(), 10U);
+}
+
 TEST(RegistryClient, MalformedUrlIsRefused) {
   EXPECT_THROW(RegistryClient({"127.0.0.1:8761/eureka"}, kTimeout), RegistryError);
   EXPECT_THROW(RegistryClient({}, kTimeout), RegistryError);

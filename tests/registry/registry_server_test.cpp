@@ -4,69 +4,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eureka_requests.hpp"
 #include "running_registry.hpp"
 
 namespace claimcheck::registry {
 namespace {
 
 using nlohmann::json;
+using testing::eureka_registration;
 using testing::eventually;
+using testing::get;
+using testing::kAcceptJson;
+using testing::kJsonType;
+using testing::post;
 using testing::RunningRegistry;
-
-const httplib::Headers kAcceptJson = {{"Accept", "application/json"}};
-
-// A registration as Spring Cloud Netflix's Eureka client sends it.
-json eureka_registration(const std::string& app, const std::string& id, int lease_seconds = 90) {
-  return {
-      {"instance",
-       {{"instanceId", id},
-        {"hostName", "10.1.2.3"},
-        {"app", app},
-        {"ipAddr", "10.1.2.3"},
-        {"status", "UP"},
-        {"overriddenStatus", "UNKNOWN"},
-        {"port", {{"$", 8080}, {"@enabled", "true"}}},
-        {"securePort", {{"$", 8443}, {"@enabled", "false"}}},
-        {"countryId", 1},
-        {"dataCenterInfo",
-         {{"@class", "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo"}, {"name", "MyOwn"}}},
-        {"leaseInfo", {{"renewalIntervalInSecs", 30}, {"durationInSecs", lease_seconds}}},
-        {"metadata", {{"zone", "a"}, {"management.port", "8081"}}},
-        {"homePageUrl", "http://10.1.2.3:8080/"},
-        {"statusPageUrl", "http://10.1.2.3:8080/actuator/info"},
-        {"healthCheckUrl", "http://10.1.2.3:8080/actuator/health"},
-        {"vipAddress", "orders"},
-        {"secureVipAddress", "orders"},
-        {"isCoordinatingDiscoveryServer", "false"},
-        {"lastUpdatedTimestamp", "1700000000000"},
-        {"lastDirtyTimestamp", "1700000000000"}}}};
-}
-
-int post(httplib::Client& client, const std::string& app, const json& body,
-         std::string* reply = nullptr, std::string* content_type = nullptr) {
-  auto result = client.Post("/eureka/apps/" + app, kAcceptJson, body.dump(), "application/json");
-  if (!result) {
-    ADD_FAILURE() << "POST failed: " << httplib::to_string(result.error());
-    return 0;
-  }
-  if (reply != nullptr) {
-    *reply = result->body;
-  }
-  if (content_type != nullptr) {
-    *content_type = result->get_header_value("Content-Type");
-  }
-  return result->status;
-}
-
-// Status and parsed JSON body (null when the body is not JSON) of a GET.
-std::pair<int, json> get(httplib::Client& client, const std::string& path) {
-  auto result = client.Get(path, kAcceptJson);
-  if (!result) {
-    ADD_FAILURE() << "GET " << path << " failed: " << httplib::to_string(result.error());
-    return {0, nullptr};
-  }
-  return {result->status, json::parse(result->body, nullptr, false)};
-}
 
 void expect_served_instance(const json& instance, std::int64_t before_ms) {
   EXPECT_EQ(instance["instanceId"], "orders-1");
@@ -198,6 +149,35 @@ TEST(RegistryServer, MissingRequiredFieldIsRefusedWithPlainTextReason) {
   EXPECT_EQ(registry.server().instance_count(), 0U);
 }
 
+TEST(RegistryServer, EveryMissingFieldIsNamedAtOnce) {
+  RunningRegistry registry;
+  auto client = registry.client();
+  json body = eureka_registration("ORDERS", "orders-1");
+  for (const std::string field : {"ipAddr", "vipAddress", "dataCenterInfo"}) {
+    body["instance"].erase(field);
+  }
+  std::string reason;
+  EXPECT_EQ(post(client, "ORDERS", body, &reason), 400);
+  EXPECT_EQ(reason, "Missing ipAddr, vipAddress, dataCenterInfo");
+}
+
+// Found by the bad-input review: a lease above ~9.2e9 s overflowed the expiry time, so the
+// instance was evicted at once (or never).
+TEST(RegistryServer, LeaseLongerThanAJavaIntIsRefused) {
+  RunningRegistry registry;
+  auto client = registry.client();
+  json body = eureka_registration("ORDERS", "orders-1");
+  body["instance"]["leaseInfo"]["durationInSecs"] = 10'000'000'000LL;
+  std::string reason;
+  EXPECT_EQ(post(client, "ORDERS", body, &reason), 400);
+  EXPECT_NE(reason.find("leaseInfo.durationInSecs"), std::string::npos) << reason;
+
+  body["instance"]["leaseInfo"]["durationInSecs"] = 2'147'483'647;
+  EXPECT_EQ(post(client, "ORDERS", body), 204);
+  EXPECT_EQ(registry.server().evict_expired(), 0U);
+  EXPECT_EQ(get(client, "/eureka/apps/ORDERS/orders-1").first, 200);
+}
+
 TEST(RegistryServer, MalformedRegistrationsAreRefused) {
   RunningRegistry registry;
   auto client = registry.client();
@@ -214,9 +194,15 @@ TEST(RegistryServer, MalformedRegistrationsAreRefused) {
   EXPECT_EQ(post(client, "ORDERS", json{{"something", "else"}}, &reason), 400);
   EXPECT_NE(reason.find("instance"), std::string::npos) << reason;
 
-  auto not_json = client.Post("/eureka/apps/ORDERS", kAcceptJson, "<instance/>", "text/xml");
+  auto not_json = client.Post("/eureka/apps/ORDERS", kAcceptJson, "{\"instance\":", kJsonType);
   ASSERT_TRUE(not_json);
   EXPECT_EQ(not_json->status, 400);
+  EXPECT_NE(not_json->body.find("not JSON"), std::string::npos) << not_json->body;
+
+  auto not_xml = client.Post("/eureka/apps/ORDERS", kAcceptJson, "<instance><app>", "text/xml");
+  ASSERT_TRUE(not_xml);
+  EXPECT_EQ(not_xml->status, 400);
+  EXPECT_NE(not_xml->body.find("XML"), std::string::npos) << not_xml->body;
 }
 
 TEST(RegistryServer, HeartbeatForUnknownInstanceIs404) {
@@ -237,6 +223,7 @@ TEST(RegistryServer, HeartbeatForUnknownInstanceIs404) {
 TEST(RegistryServer, ExpiredLeaseIsEvictedWhenHeartbeatsStop) {
   RegistryServerOptions options;
   options.eviction_interval = std::chrono::milliseconds(100);
+  options.self_preservation = false;
   RunningRegistry registry(options);
   auto client = registry.client();
   ASSERT_EQ(post(client, "ORDERS", eureka_registration("ORDERS", "short-lived", 1)), 204);

@@ -5,8 +5,10 @@
 /// services by application name.
 ///
 /// Every HTTP call carries connect, read and write timeouts of the configured length, so no call
-/// waits for an unreachable registry longer than that per URL tried. Registry URLs are tried in
-/// the order given; the first one that answers wins. A RegistryClient is safe to use from any
+/// waits for an unreachable registry longer than that per URL tried. With several registry URLs
+/// (peers holding the same registry) the load spreads: an instance registers and heartbeats at
+/// the URL its id hashes to, lookups rotate over the URLs, and the other URLs are the fallback
+/// when one does not answer. A RegistryClient is safe to use from any
 /// thread; start() runs one background thread for heartbeats until stop() or destruction.
 
 #include <chrono>
