@@ -9,6 +9,7 @@
 #include "claimcheck/broker/topology.hpp"
 #include "claimcheck/common/bytes.hpp"
 #include "claimcheck/common/encoding.hpp"
+#include "file_reaper.hpp"
 
 namespace claimcheck::client {
 namespace {
@@ -63,7 +64,11 @@ FileClient::FileClient(ClientSettings settings, broker::Connection& connection, 
       connection_(connection),
       store_(store),
       tokens_(tokens),
-      verifier_(verifier) {}
+      verifier_(verifier),
+      reaper_(
+          std::make_unique<FileReaper>([this](const std::string& id) { remove_own_file(id); })) {}
+
+FileClient::~FileClient() = default;
 
 void FileClient::open() {
   // Declaring the consumers' queue too means a request sent before any resource server ever
@@ -236,22 +241,26 @@ void FileClient::forget_files(std::initializer_list<std::string> ids) {
     return;
   }
   for (const std::string& id : ids) {
-    if (!store::is_file_id(id)) {
-      continue;
+    if (store::is_file_id(id)) {
+      reaper_->enqueue(id);
     }
-    try {
-      // A reply only names files; whoever made the request chose them. Deleting just the files
-      // this client stored keeps a crafted request from making a listener delete others' files.
-      if (store_.stat(id).metadata.value("sender", std::string()) != settings_.client_id) {
-        spdlog::warn("a reply names file {}, which this client did not store; leaving it", id);
-        continue;
-      }
-      store_.remove(id);
-    } catch (const store::StoreError& error) {
-      if (error.code() != store::StoreErrc::kNotFound) {
-        spdlog::warn("could not delete file {} after its reply: {}; the sweeper will remove it", id,
-                     error.what());
-      }
+  }
+}
+
+void FileClient::remove_own_file(const std::string& id) noexcept {
+  try {
+    // A reply only names files; whoever made the request chose them. Deleting just the files
+    // this client stored keeps a crafted request from making a listener delete others' files.
+    if (store_.stat(id).metadata.value("sender", std::string()) != settings_.client_id) {
+      spdlog::warn("a reply names file {}, which this client did not store; leaving it", id);
+      return;
+    }
+    store_.remove(id);
+  } catch (const std::exception& error) {
+    const auto* store_error = dynamic_cast<const store::StoreError*>(&error);
+    if (store_error == nullptr || store_error->code() != store::StoreErrc::kNotFound) {
+      spdlog::warn("could not delete file {} after its reply: {}; the sweeper will remove it", id,
+                   error.what());
     }
   }
 }

@@ -108,6 +108,10 @@ Database::Database(std::string path, std::chrono::milliseconds busy_timeout)
       std::min<std::int64_t>(busy_timeout.count(), std::numeric_limits<int>::max());
   sqlite3_busy_timeout(db_.get(), static_cast<int>(timeout_ms));
 
+  // Large pages: a 255 KiB chunk spans 4 pages instead of 64, which makes writing, reading and
+  // above all deleting large files several times cheaper. Only a new, empty database takes it,
+  // and it must come before WAL mode is set.
+  exec("PRAGMA page_size=65536");
   // WAL lets readers and one writer of several processes proceed together.
   Statement journal = prepare("PRAGMA journal_mode=WAL");
   if (!journal.step() || journal.column_text(0) != "wal") {
@@ -118,6 +122,10 @@ Database::Database(std::string path, std::chrono::milliseconds busy_timeout)
   // FULL rather than WAL's usual NORMAL: a file acknowledged by put() must survive a power cut,
   // because a message naming it may already be on its way.
   exec("PRAGMA synchronous=FULL");
+  // Debian's SQLite zeroes every deleted byte by default, which made deleting a 5 GiB file
+  // rewrite 5 GiB. FAST still clears what it can without extra writes; freed pages are reused
+  // by later files, and the file system holds the store like any other data at rest.
+  exec("PRAGMA secure_delete=FAST");
 }
 
 Statement Database::prepare(std::string_view sql) const {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <initializer_list>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -56,10 +57,16 @@ struct Outcome {
   std::chrono::milliseconds elapsed{0};  ///< from send() to the reply
 };
 
+class FileReaper;
+
 class FileClient {
  public:
   FileClient(ClientSettings settings, broker::Connection& connection, store::Store& store,
              token::TokenClient& tokens, token::TokenVerifier& verifier);
+  /// Waits for the deletes of files whose replies came in.
+  ~FileClient();
+  FileClient(const FileClient&) = delete;
+  FileClient& operator=(const FileClient&) = delete;
 
   /// Declares the request and reply topology and starts consuming this client's reply queue.
   /// Throws broker::BrokerError.
@@ -94,8 +101,10 @@ class FileClient {
   /// Verifies and matches one delivery; std::nullopt when it answers nothing this client knows
   /// and the caller did not ask for strangers.
   std::optional<Outcome> handle(const broker::Delivery& delivery, bool accept_unknown);
-  /// Deletes those of `ids` (empty ones skipped) that this client stored, once replies are in.
+  /// Queues the deletion of `ids` (empty ones skipped); see remove_own_file().
   void forget_files(std::initializer_list<std::string> ids);
+  /// Deletes the file if this client stored it; runs on the reaper's thread, never throws.
+  void remove_own_file(const std::string& id) noexcept;
 
   ClientSettings settings_;
   broker::Connection& connection_;
@@ -104,6 +113,7 @@ class FileClient {
   token::TokenVerifier& verifier_;
   std::string reply_queue_;
   std::map<std::string, Pending> pending_;  ///< by correlation id
+  std::unique_ptr<FileReaper> reaper_;
 };
 
 }  // namespace claimcheck::client
