@@ -21,6 +21,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <cerrno>
 #include <system_error>
 
 #include "claimcheck/common/config.hpp"
@@ -62,7 +63,8 @@ class VerifiedFileSink final : public ByteSink {
       : path_(std::move(path)), partial_(path_.string() + ".partial") {
     out_.open(partial_, std::ios::binary | std::ios::trunc);
     if (!out_) {
-      throw std::runtime_error("cannot write '" + partial_.string() + "'");
+      throw std::system_error(errno, std::generic_category(),
+                              "cannot write '" + partial_.string() + "'");
     }
   }
   ~VerifiedFileSink() override {
@@ -142,7 +144,12 @@ int main(int argc, char** argv) {
   auto* sweep = app.add_subcommand("sweep", "Remove expired files and old orphaned chunks");
   sweep->add_option("--safety-window", safety_window,
                     "Age below which orphaned chunks are kept: an upload may still be running");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // --help and --version exit 0; every other parse error is "could not run", as documented.
+    return app.exit(error) == 0 ? kDone : kCouldNotRun;
+  }
 
   std::unique_ptr<store::Store> store;
   std::chrono::milliseconds window{};
