@@ -369,6 +369,135 @@ TEST_F(VerifierTest, AuthoritiesComeFromScopeArrayAndAuthoritiesClaim) {
   EXPECT_EQ(verifier.verify(sign_jwt(body, *old_key_), "").status, TokenStatus::kMalformed);
 }
 
+TEST_F(VerifierTest, OtherAudiencesAreAcceptedToo) {
+  VerifierSettings settings{.issuer = kIssuer, .audience = kAudience};
+  settings.other_audiences = {"reports"};
+  TokenVerifier verifier(settings, jwks_.fetcher());
+  nlohmann::json body = claims();
+
+  body["aud"] = "reports";
+  EXPECT_TRUE(verifier.verify(sign_jwt(body, *old_key_), "").ok());
+  body["aud"] = {"x", "reports"};
+  EXPECT_TRUE(verifier.verify(sign_jwt(body, *old_key_), "").ok());
+  body["aud"] = "billing";
+  EXPECT_EQ(verifier.verify(sign_jwt(body, *old_key_), "").status, TokenStatus::kWrongAudience);
+}
+
+TEST_F(VerifierTest, RevocationCheckIsAskedLastAndItsAnswerDecides) {
+  std::atomic<int> asked{0};
+  RevocationState answer = RevocationState::kActive;
+  VerifierSettings settings{.issuer = kIssuer, .audience = kAudience};
+  settings.revocation_check = [&](std::string_view, const VerifiedToken& verified) {
+    ++asked;
+    EXPECT_EQ(verified.jti, "jti-1");
+    return answer;
+  };
+  TokenVerifier verifier(settings, jwks_.fetcher());
+  const std::string token = sign_jwt(claims(), *old_key_);
+
+  EXPECT_TRUE(verifier.verify(token, "files.send").ok());
+  answer = RevocationState::kRevoked;
+  EXPECT_EQ(verifier.verify(token, "files.send").status, TokenStatus::kRevoked);
+  answer = RevocationState::kUnknown;
+  const VerifyResult unknown = verifier.verify(token, "files.send");
+  EXPECT_EQ(unknown.status, TokenStatus::kRevocationUnknown);
+  EXPECT_EQ(error_category(unknown.status), "unauthorized");
+  EXPECT_EQ(asked, 3);
+
+  // A token refused for its own faults never costs a round trip to the auth server.
+  EXPECT_EQ(verifier.verify(token, "files.reply").status, TokenStatus::kMissingAuthority);
+  EXPECT_EQ(verifier.verify(sign_jwt(claims(), stranger_key()), "").status,
+            TokenStatus::kUnknownKey);
+  EXPECT_EQ(asked, 3);
+}
+
+TEST_F(VerifierTest, FileBindingMustMatchTheFileItArrivedWith) {
+  const FileBinding file{.file_id = "file-1", .sha256 = std::string(64, 'a')};
+  nlohmann::json bound = claims();
+  bound[kFileIdClaim] = file.file_id;
+  bound[kFileSha256Claim] = file.sha256;
+  auto verifier = make_verifier();
+
+  EXPECT_TRUE(verifier.verify(sign_jwt(bound, *old_key_), "files.send", file).ok());
+  EXPECT_TRUE(verifier.verify(sign_jwt(claims(), *old_key_), "files.send", file).ok())
+      << "binding is off by default: an unbound token still passes";
+  const VerifyResult other_id =
+      verifier.verify(sign_jwt(bound, *old_key_), "files.send", FileBinding{"file-2", file.sha256});
+  const VerifyResult other_content = verifier.verify(
+      sign_jwt(bound, *old_key_), "files.send", FileBinding{file.file_id, std::string(64, 'b')});
+  EXPECT_EQ(other_id.status, TokenStatus::kWrongFile);
+  EXPECT_EQ(other_content.status, TokenStatus::kWrongFile);
+  EXPECT_EQ(error_category(other_id.status), "forbidden");
+  nlohmann::json half_bound = claims();
+  half_bound[kFileIdClaim] = file.file_id;
+  EXPECT_EQ(verifier.verify(sign_jwt(half_bound, *old_key_), "files.send", file).status,
+            TokenStatus::kWrongFile);
+}
+
+TEST_F(VerifierTest, RequiredFileBindingRefusesUnboundTokens) {
+  VerifierSettings settings{.issuer = kIssuer, .audience = kAudience};
+  settings.require_file_binding = true;
+  TokenVerifier verifier(settings, jwks_.fetcher());
+  const FileBinding file{.file_id = "file-1", .sha256 = std::string(64, 'a')};
+
+  const VerifyResult unbound = verifier.verify(sign_jwt(claims(), *old_key_), "files.send", file);
+
+  EXPECT_EQ(unbound.status, TokenStatus::kWrongFile) << unbound.reason;
+}
+
+TEST_F(VerifierTest, AcceptsEs256TokensFromAnEcKey) {
+  const SigningKey ec_key = SigningKey::generate_es256();
+  jwks_.serve(jwks_of({old_key_, &ec_key}));
+  auto verifier = make_verifier();
+
+  const VerifyResult result = verifier.verify(sign_jwt(claims(), ec_key), "files.send");
+
+  ASSERT_TRUE(result.ok()) << result.reason;
+  EXPECT_TRUE(verifier.verify(sign_jwt(claims(), *old_key_), "files.send").ok());
+}
+
+// The algorithm is the key's: an RS256 header on an EC key, or the reverse, is refused before
+// any signature check; a DER-encoded or truncated ES256 signature does not verify.
+TEST_F(VerifierTest, Es256IsPinnedToEcKeysAndItsSignatureFormat) {
+  const SigningKey ec_key = SigningKey::generate_es256();
+  jwks_.serve(jwks_of({old_key_, &ec_key}));
+  auto verifier = make_verifier();
+  const std::string genuine = sign_jwt(claims(), ec_key);
+  const auto relabel = [&](const std::string& token, const char* alg, const std::string& kid) {
+    const nlohmann::json header = {{"alg", alg}, {"typ", "JWT"}, {"kid", kid}};
+    return base64url_encode(header.dump()) + token.substr(token.find('.'));
+  };
+  const std::string rsa_genuine = sign_jwt(claims(), *old_key_);
+  const auto signature = *base64url_decode(genuine.substr(genuine.rfind('.') + 1));
+  const std::string truncated =
+      genuine.substr(0, genuine.rfind('.') + 1) + base64url_encode(signature.substr(0, 63));
+  const std::string doubled =
+      genuine.substr(0, genuine.rfind('.') + 1) + base64url_encode(signature + signature);
+
+  EXPECT_EQ(verifier.verify(relabel(genuine, "RS256", ec_key.kid()), "").status,
+            TokenStatus::kBadAlgorithm);
+  EXPECT_EQ(verifier.verify(relabel(rsa_genuine, "ES256", old_key_->kid()), "").status,
+            TokenStatus::kBadAlgorithm);
+  EXPECT_EQ(verifier.verify(relabel(genuine, "ES384", ec_key.kid()), "").status,
+            TokenStatus::kBadAlgorithm);
+  EXPECT_EQ(verifier.verify(truncated, "").status, TokenStatus::kBadSignature);
+  EXPECT_EQ(verifier.verify(doubled, "").status, TokenStatus::kBadSignature);
+}
+
+// An EC key whose point is not on P-256 (an invalid-curve attack) never enters the key set.
+TEST_F(VerifierTest, EcKeyOffTheCurveIsSkipped) {
+  const SigningKey ec_key = SigningKey::generate_es256();
+  nlohmann::json jwk = ec_key.public_jwk();
+  std::string y = *base64url_decode(jwk["y"].get<std::string>());
+  y[31] = static_cast<char>(y[31] ^ 1);
+  jwk["y"] = base64url_encode(y);
+  jwks_.serve(nlohmann::json{{"keys", {old_key_->public_jwk(), jwk}}}.dump());
+  auto verifier = make_verifier();
+
+  EXPECT_EQ(verifier.verify(sign_jwt(claims(), ec_key), "").status, TokenStatus::kUnknownKey);
+  EXPECT_TRUE(verifier.verify(sign_jwt(claims(), *old_key_), "").ok());
+}
+
 TEST(TokenVerifierSettings, EmptyIssuerOrAudienceIsRefused) {
   const JwksFetcher fetcher = [] { return std::optional<std::string>(); };
   EXPECT_THROW(TokenVerifier(VerifierSettings{.issuer = "", .audience = "a"}, fetcher),
