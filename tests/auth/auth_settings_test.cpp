@@ -87,6 +87,25 @@ TEST(AuthSettings, BadClientEntriesNameTheKey) {
             std::string::npos);
   EXPECT_NE(error_of(config_from(dir, "token:\n  lifetime: 0s\n")).find("token.lifetime"),
             std::string::npos);
+  EXPECT_NE(error_of(config_from(dir, "clients:\n  - {id: a, secret-hash: '" + hash +
+                                          "', token-lifetime: 48h}\n"))
+                .find("clients[0].token-lifetime"),
+            std::string::npos);
+  EXPECT_NE(error_of(config_from(dir, "keys:\n  algorithm: HS256\n")).find("keys.algorithm"),
+            std::string::npos);
+  EXPECT_NE(error_of(config_from(dir, "public-url: auth:9000\n")).find("public-url"),
+            std::string::npos);
+}
+
+TEST(AuthSettings, ReadsPerClientLifetimeAndKeyAlgorithm) {
+  const TempDir dir;
+  const auto settings = AuthSettings::from_config(
+      config_from(dir, "keys:\n  algorithm: ES256\nclients:\n  - {id: a, secret-hash: '" +
+                           sender_hash() + "', token-lifetime: 90s, audience: reports}\n"));
+
+  EXPECT_EQ(settings.key_algorithm, "ES256");
+  EXPECT_EQ(settings.clients.at(0).token_lifetime, std::chrono::seconds(90));
+  EXPECT_EQ(settings.clients.at(0).audience, "reports");
 }
 
 }  // namespace
