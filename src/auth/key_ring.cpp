@@ -142,7 +142,7 @@ token::SigningKey rotate_key(const std::filesystem::path& dir, std::string_view 
   // Re-read under the lock: a concurrent rotation may have replaced the key meanwhile.
   const auto active_path = dir / token::kSigningKeyFileName;
   const token::SigningKey retiring = token::SigningKey::load_pem(active_path);
-  const token::SigningKey next = token::SigningKey::generate(algorithm);
+  token::SigningKey next = token::SigningKey::generate(algorithm);
 
   const auto staged = dir / (".new-key-" + random_hex(8) + ".pem");
   next.save_pem(staged);

@@ -9,12 +9,13 @@ namespace claimcheck::token {
 namespace {
 
 // An introspection answer is a small JSON object; anything far larger is not one.
-constexpr std::size_t kMaxIntrospectionBytes = 64 * 1024;
+constexpr std::size_t kMaxIntrospectionBytes = std::size_t{64} * 1024;
 
 }  // namespace
 
-RevocationCheck http_introspection_check(std::string introspection_url, std::string client_id,
-                                         std::string client_secret,
+RevocationCheck http_introspection_check(std::string introspection_url,
+                                         const std::string& client_id,
+                                         const std::string& client_secret,
                                          std::chrono::milliseconds timeout) {
   auto url = split_http_url(introspection_url);
   if (!url) {

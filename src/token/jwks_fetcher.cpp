@@ -10,7 +10,7 @@ namespace {
 
 // Far more than any real key set (a JWKS with a few RSA keys is a few KB).
 constexpr std::size_t kMaxJwksBytes = 1 << 20;
-constexpr std::size_t kMaxMetadataBytes = 64 * 1024;
+constexpr std::size_t kMaxMetadataBytes = std::size_t{64} * 1024;
 
 // The issuer a server's RFC 8414 metadata names, or nullopt (with a warning) when it cannot be
 // read.

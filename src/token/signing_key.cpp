@@ -18,7 +18,7 @@ namespace {
 
 constexpr int kRsaBits = 2048;
 // A 4096-bit RSA key in PEM is about 3.3 KB; anything far larger is not a key file.
-constexpr std::uintmax_t kMaxKeyFileBytes = 64 * 1024;
+constexpr std::uintmax_t kMaxKeyFileBytes = std::uintmax_t{64} * 1024;
 
 std::string errno_text() { return std::strerror(errno); }  // NOLINT(concurrency-mt-unsafe)
 
@@ -44,7 +44,7 @@ class FileDescriptor {
 // final name only ever refers to a complete key.
 std::filesystem::path write_temporary(const std::filesystem::path& path,
                                       const std::string& content) {
-  const std::filesystem::path temporary =
+  std::filesystem::path temporary =
       path.parent_path() / (path.filename().string() + ".tmp-" + random_hex(8));
   FileDescriptor file(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (file.get() < 0) {
@@ -207,7 +207,7 @@ SigningKey load_or_create_key(const std::filesystem::path& dir, std::string_view
     return SigningKey::load_pem(path);
   }
 
-  const SigningKey key = SigningKey::generate(algorithm);
+  SigningKey key = SigningKey::generate(algorithm);
   const std::filesystem::path temporary = dir / (".new-key-" + random_hex(8) + ".pem");
   key.save_pem(temporary);
   // A hard link fails if the name exists, so a concurrent first start cannot overwrite a key

@@ -101,6 +101,23 @@ TEST_F(AuthServerTest, WrongSecretIsInvalidClientWithChallengeForBasic) {
   EXPECT_EQ(auth_.tokens_issued(), 0u);
 }
 
+// A remembered good secret must not let a wrong one through.
+TEST_F(AuthServerTest, WrongSecretAfterARightOneIsStillRefused) {
+  auto right = auth_.client();
+  right.set_basic_auth("sender", kSenderSecret);
+  auto wrong = auth_.client();
+  wrong.set_basic_auth("sender", "sender-secreT");
+
+  const auto first = right.Post("/oauth2/token", form({{"grant_type", "client_credentials"}}));
+  const auto refused = wrong.Post("/oauth2/token", form({{"grant_type", "client_credentials"}}));
+  const auto again = right.Post("/oauth2/token", form({{"grant_type", "client_credentials"}}));
+
+  ASSERT_TRUE(first && refused && again);
+  EXPECT_EQ(first->status, 200);
+  EXPECT_EQ(refused->status, 401);
+  EXPECT_EQ(again->status, 200);
+}
+
 TEST_F(AuthServerTest, UnknownOrMissingClientIsInvalidClient) {
   auto client = auth_.client();
   client.set_basic_auth("nobody", kSenderSecret);

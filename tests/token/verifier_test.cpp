@@ -204,6 +204,7 @@ TEST_F(VerifierTest, UnknownKidRefreshesAtMostOncePerInterval) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
 
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&] {
       for (int j = 0; j < 5; ++j) {
@@ -265,10 +266,19 @@ TEST_F(VerifierTest, RejectsNonStrictBase64urlBeforeParsing) {
   const std::string header = genuine.substr(0, first_dot);
   const std::string rest = genuine.substr(first_dot);
 
+  const auto join = [](std::initializer_list<std::string_view> parts) {
+    std::string joined;
+    for (const auto part : parts) {
+      joined += part;
+    }
+    return joined;
+  };
+  const std::string head = header.substr(0, 4);
+  const std::string tail = header.substr(5);
+
   for (const std::string& token :
-       {header + "=" + rest, header + "==" + rest,
-        header.substr(0, 4) + "+" + header.substr(5) + rest,
-        header.substr(0, 4) + "/" + header.substr(5) + rest, genuine + "=", header + " " + rest}) {
+       {join({header, "=", rest}), join({header, "==", rest}), join({head, "+", tail, rest}),
+        join({head, "/", tail, rest}), join({genuine, "="}), join({header, " ", rest})}) {
     const VerifyResult result = verifier.verify(token, "");
     EXPECT_EQ(result.status, TokenStatus::kMalformed) << result.reason;
   }

@@ -12,11 +12,13 @@
 ///
 /// Clients authenticate with HTTP Basic (client_secret_basic) or with client_id/client_secret
 /// form fields (client_secret_post), never both, on every POST endpoint. Secrets are checked
-/// against Argon2id hashes; failures answer 401 invalid_client (with WWW-Authenticate when Basic
-/// was used). Other errors follow RFC 6749 section 5.2 with status 400 (503 when the server is
-/// overloaded or cannot record a revocation). Tokens carry iss, sub (client id), aud (the
-/// client's audience), iat, nbf, exp, jti, client_id and scope (space-separated); a requested
-/// scope is narrowed to the client's, a scope beyond them is invalid_scope.
+/// against Argon2id hashes (a secret that matched is remembered as a keyed MAC for 5 minutes,
+/// see VerifiedSecretCache, so a client asking again is fast); failures answer 401 invalid_client
+/// (with WWW-Authenticate when Basic was used). Other errors follow RFC 6749 section 5.2 with
+/// status 400 (503 when the server is overloaded or cannot record a revocation). Tokens carry iss,
+/// sub (client id), aud (the client's audience), iat, nbf, exp, jti, client_id and scope
+/// (space-separated); a requested scope is narrowed to the client's, a scope beyond them is
+/// invalid_scope.
 ///
 /// Introspection answers {"active": false} for any token that is not a valid, unexpired,
 /// unrevoked token of this issuer, and the token's claims otherwise; any authenticated client may

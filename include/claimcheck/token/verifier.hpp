@@ -137,8 +137,9 @@ JwksFetcher issuer_checked_jwks_fetcher(std::function<std::optional<std::string>
 /// A 200 answer with "active": true is kActive, "active": false kRevoked, anything else kUnknown
 /// (with a warning naming the URL, never the token). Throws std::invalid_argument when the URL
 /// is not http(s).
-RevocationCheck http_introspection_check(std::string introspection_url, std::string client_id,
-                                         std::string client_secret,
+RevocationCheck http_introspection_check(std::string introspection_url,
+                                         const std::string& client_id,
+                                         const std::string& client_secret,
                                          std::chrono::milliseconds timeout);
 
 /// The wall clock the verifier compares exp/nbf/iat with; injectable for tests.
