@@ -2,10 +2,10 @@
 //
 //   cmake --build build --target auth_bench && build/bench/auth_bench
 //
-// BM_TokenEndpoint runs a real AuthServer on 127.0.0.1 and asks it for tokens over HTTP with
+// token_endpoint runs a real AuthServer on 127.0.0.1 and asks it for tokens over HTTP with
 // client_secret_basic, as a service does: the first request of a client costs an Argon2id check
 // of its secret (64 MiB, two passes), later ones hit the server's cache of verified secrets.
-// BM_TokenEndpointWrongSecret measures the refusal path, which always takes the Argon2id check.
+// token_endpoint_wrong_secret measures the refusal path, which always takes the Argon2id check.
 // The others measure signing and verification alone, in process.
 
 #include <benchmark/benchmark.h>
@@ -71,14 +71,14 @@ BenchAuthServer& shared_server() {
   return server;
 }
 
-void BM_TokenEndpoint(benchmark::State& state) {
+void token_endpoint(benchmark::State& state) {
   httplib::Client client("127.0.0.1", shared_server().port());
   client.set_basic_auth("bench", kSecret);
   client.set_keep_alive(true);
   client.set_tcp_nodelay(true);
   client.set_read_timeout(seconds(30));
   const httplib::Params form{{"grant_type", "client_credentials"}};
-  for (auto _ : state) {
+  while (state.KeepRunning()) {
     const auto result = client.Post("/oauth2/token", form);
     if (!result || result->status != 200) {
       state.SkipWithError("token request failed");
@@ -89,15 +89,15 @@ void BM_TokenEndpoint(benchmark::State& state) {
   state.counters["tokens/s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_TokenEndpoint)->Threads(1)->Threads(2)->Threads(4)->UseRealTime()->MinTime(2.0);
+BENCHMARK(token_endpoint)->Threads(1)->Threads(2)->Threads(4)->UseRealTime()->MinTime(2.0);
 
-void BM_TokenEndpointWrongSecret(benchmark::State& state) {
+void token_endpoint_wrong_secret(benchmark::State& state) {
   httplib::Client client("127.0.0.1", shared_server().port());
   client.set_basic_auth("bench", "not-the-secret");
   client.set_keep_alive(true);
   client.set_read_timeout(seconds(30));
   const httplib::Params form{{"grant_type", "client_credentials"}};
-  for (auto _ : state) {
+  while (state.KeepRunning()) {
     const auto result = client.Post("/oauth2/token", form);
     if (!result || result->status != 401) {
       state.SkipWithError("a wrong secret was not refused");
@@ -107,7 +107,7 @@ void BM_TokenEndpointWrongSecret(benchmark::State& state) {
   state.counters["refusals/s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_TokenEndpointWrongSecret)->Threads(2)->UseRealTime()->MinTime(2.0);
+BENCHMARK(token_endpoint_wrong_secret)->Threads(2)->UseRealTime()->MinTime(2.0);
 
 token::SigningKey key_for(bool es256) {
   static const token::SigningKey rs256 = token::SigningKey::generate_rs256();
@@ -123,25 +123,25 @@ nlohmann::json bench_claims() {
           {"nbf", now},     {"exp", now + 3600}, {"jti", "bench-1"},    {"scope", "files.send"}};
 }
 
-void BM_SignToken(benchmark::State& state) {
+void sign_token(benchmark::State& state) {
   const token::SigningKey key = key_for(state.range(0) == 1);
   const nlohmann::json claims = bench_claims();
-  for (auto _ : state) {
+  while (state.KeepRunning()) {
     benchmark::DoNotOptimize(token::sign_jwt(claims, key));
   }
   state.SetLabel(key.algorithm());
   state.counters["tokens/s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_SignToken)->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(sign_token)->Arg(0)->Arg(1)->UseRealTime();
 
-void BM_VerifyToken(benchmark::State& state) {
+void verify_token(benchmark::State& state) {
   const token::SigningKey key = key_for(state.range(0) == 1);
   const std::string jwks = nlohmann::json{{"keys", {key.public_jwk()}}}.dump();
   token::TokenVerifier verifier({.issuer = kIssuer, .audience = "claimcheck"},
                                 [jwks] { return std::optional(jwks); });
   const std::string token = token::sign_jwt(bench_claims(), key);
-  for (auto _ : state) {
+  while (state.KeepRunning()) {
     const auto result = verifier.verify(token, "files.send");
     if (!result.ok()) {
       state.SkipWithError(result.reason.c_str());
@@ -152,7 +152,7 @@ void BM_VerifyToken(benchmark::State& state) {
   state.counters["verifications/s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_VerifyToken)->Arg(0)->Arg(1)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(verify_token)->Arg(0)->Arg(1)->Threads(1)->Threads(2)->UseRealTime();
 
 }  // namespace
 

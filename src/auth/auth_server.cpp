@@ -30,6 +30,8 @@ using std::chrono::system_clock;
 constexpr std::ptrdiff_t kConcurrentSecretChecks = 2;
 constexpr seconds kSecretCheckQueueTimeout{5};
 constexpr std::size_t kJtiBytes = 16;
+constexpr std::size_t kMaxFileIdChars = 128;
+constexpr std::size_t kSha256HexChars = 64;
 // How long a secret that matched is remembered: a client asking again within it (a token every
 // few minutes, or many services sharing one client) costs no Argon2id check.
 constexpr seconds kVerifiedSecretLifetime{300};
@@ -316,7 +318,37 @@ class AuthServer::Impl {
         }
       }
     }
-    return make_token_response(client, join_scope(granted));
+    auto binding = file_binding(request);
+    if (auto* error = std::get_if<OAuthError>(&binding)) {
+      return std::move(*error);
+    }
+    return make_token_response(client, join_scope(granted),
+                               std::get<std::optional<token::FileBinding>>(binding));
+  }
+
+  // The optional file binding of a token request: file_id and file_sha256 together, or neither.
+  static std::variant<std::optional<token::FileBinding>, OAuthError> file_binding(
+      const httplib::Request& request) {
+    const bool has_id = request.has_param(std::string(token::kFileIdClaim));
+    const bool has_sha256 = request.has_param(std::string(token::kFileSha256Claim));
+    if (!has_id && !has_sha256) {
+      return std::nullopt;
+    }
+    token::FileBinding file{request.get_param_value(std::string(token::kFileIdClaim)),
+                            request.get_param_value(std::string(token::kFileSha256Claim))};
+    const bool id_valid = !file.file_id.empty() && file.file_id.size() <= kMaxFileIdChars &&
+                          std::all_of(file.file_id.begin(), file.file_id.end(),
+                                      [](char c) { return c > ' ' && c < 0x7f; });
+    const bool sha256_valid = file.sha256.size() == kSha256HexChars &&
+                              std::all_of(file.sha256.begin(), file.sha256.end(), [](char c) {
+                                return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                              });
+    if (!id_valid || !sha256_valid) {
+      return invalid_request(
+          "a file binding needs file_id (1-128 printable characters) and file_sha256 (64 "
+          "lower-case hex digits)");
+    }
+    return file;
   }
 
   Outcome introspect(const httplib::Request& request) {
@@ -427,12 +459,13 @@ class AuthServer::Impl {
     return found->second;
   }
 
-  nlohmann::json make_token_response(const RegisteredClient& client, const std::string& scope) {
+  nlohmann::json make_token_response(const RegisteredClient& client, const std::string& scope,
+                                     const std::optional<token::FileBinding>& file) {
     const auto lifetime =
         client.token_lifetime > seconds(0) ? client.token_lifetime : settings_.token_lifetime;
     const auto now = std::chrono::duration_cast<seconds>(system_clock::now().time_since_epoch());
     const std::string jti = random_hex(kJtiBytes);
-    const nlohmann::json claims = {
+    nlohmann::json claims = {
         {"iss", settings_.issuer},
         {"sub", client.id},
         {"aud", client.audience},
@@ -443,11 +476,16 @@ class AuthServer::Impl {
         {"client_id", client.id},
         {"scope", scope},
     };
+    if (file) {
+      claims[token::kFileIdClaim] = file->file_id;
+      claims[token::kFileSha256Claim] = file->sha256;
+    }
     const token::SigningKey key = keys_.active();
     std::string token = token::sign_jwt(claims, key);
     tokens_issued_.increment();
-    spdlog::info("audit: token issued client={} jti={} scope='{}' aud={} kid={} expires_in={}",
-                 client.id, jti, scope, client.audience, key.kid(), lifetime.count());
+    spdlog::info("audit: token issued client={} jti={} scope='{}' aud={} kid={} expires_in={}{}",
+                 client.id, jti, scope, client.audience, key.kid(), lifetime.count(),
+                 file ? " file=" + printable(file->file_id) : std::string());
     return {{"access_token", std::move(token)},
             {"token_type", "Bearer"},
             {"expires_in", lifetime.count()},

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <sstream>
 #include <thread>
 
 #include "auth_fixture.hpp"
@@ -200,6 +203,34 @@ TEST_F(AuthServerTest, ContentTypeIsMatchedWholeNotByPrefix) {
   EXPECT_EQ(with_charset->status, 200) << with_charset->body;
 }
 
+TEST_F(AuthServerTest, TokenBoundToAFileAuthorizesThatFileOnly) {
+  auto client = auth_.client();
+  client.set_basic_auth("sender", kSenderSecret);
+  const std::string sha256(64, 'c');
+  const auto bound = client.Post(
+      "/oauth2/token",
+      form({{"grant_type", "client_credentials"}, {"file_id", "file-7"}, {"file_sha256", sha256}}));
+  const auto half = client.Post(
+      "/oauth2/token", form({{"grant_type", "client_credentials"}, {"file_id", "file-7"}}));
+  const auto bad_digest = client.Post(
+      "/oauth2/token",
+      form({{"grant_type", "client_credentials"}, {"file_id", "file-7"}, {"file_sha256", "ABC"}}));
+
+  ASSERT_TRUE(bound && half && bad_digest);
+  ASSERT_EQ(bound->status, 200) << bound->body;
+  EXPECT_EQ(half->status, 400);
+  EXPECT_EQ(bad_digest->status, 400);
+  EXPECT_EQ(body_of(bad_digest)["error"], "invalid_request");
+  token::VerifierSettings settings{.issuer = kIssuer, .audience = "claimcheck"};
+  settings.require_file_binding = true;
+  token::TokenVerifier verifier(
+      settings, token::http_jwks_fetcher(auth_.url("/oauth2/jwks"), std::chrono::seconds(5)));
+  const std::string token = body_of(bound)["access_token"];
+  EXPECT_TRUE(verifier.verify(token, "files.send", token::FileBinding{"file-7", sha256}).ok());
+  EXPECT_EQ(verifier.verify(token, "files.send", token::FileBinding{"file-8", sha256}).status,
+            token::TokenStatus::kWrongFile);
+}
+
 TEST_F(AuthServerTest, PerClientTokenLifetime) {
   TempDir keys;
   auto settings = test_settings(keys.path());
@@ -370,6 +401,60 @@ TEST_F(AuthServerTest, OnlyTheOwnerMayRevokeAndGarbageIsAccepted) {
   const auto introspected =
       post_as(auth_, "worker", kWorkerSecret, "/oauth2/introspect", form({{"token", token}}));
   EXPECT_EQ(body_of(introspected)["active"], true);
+}
+
+// Captures what the process logs while it lives.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text_);
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  [[nodiscard]] std::string text() const { return text_.str(); }
+
+ private:
+  std::shared_ptr<spdlog::logger> previous_;
+  std::ostringstream text_;
+};
+
+TEST_F(AuthServerTest, AuditLinesNameClientAndJtiButNeverTheTokenOrSecret) {
+  const LogCapture capture;
+  const std::string token = token_for(auth_, "sender", kSenderSecret);
+  const std::string jti = body_of(post_as(auth_, "worker", kWorkerSecret, "/oauth2/introspect",
+                                          form({{"token", token}})))["jti"];
+  ASSERT_EQ(
+      post_as(auth_, "sender", kSenderSecret, "/oauth2/revoke", form({{"token", token}}))->status,
+      200);
+  ASSERT_EQ(post_as(auth_, "sender", "guessed-secret", "/oauth2/revoke", form({{"token", token}}))
+                ->status,
+            401);
+
+  const std::string log = capture.text();
+  EXPECT_NE(log.find("audit: token issued client=sender jti=" + jti), std::string::npos) << log;
+  EXPECT_NE(log.find("audit: token revoked client=sender jti=" + jti), std::string::npos) << log;
+  EXPECT_NE(log.find("audit: client authentication failed client=sender"), std::string::npos);
+  EXPECT_EQ(log.find(token.substr(token.rfind('.') + 1)), std::string::npos) << "no signature";
+  EXPECT_EQ(log.find(token.substr(0, token.rfind('.'))), std::string::npos) << "no token";
+  EXPECT_EQ(log.find(kSenderSecret), std::string::npos);
+  EXPECT_EQ(log.find("guessed-secret"), std::string::npos);
+}
+
+// A service loads keys only from an auth server that claims the issuer it expects.
+TEST_F(AuthServerTest, IssuerCheckedFetcherLoadsKeysOnlyFromTheExpectedIssuer) {
+  const auto base = [this] { return std::optional(auth_.url("")); };
+  const auto right = token::issuer_checked_jwks_fetcher(base, kIssuer, std::chrono::seconds(5))();
+  const auto wrong =
+      token::issuer_checked_jwks_fetcher(base, "http://other.test", std::chrono::seconds(5))();
+  const auto nowhere = token::issuer_checked_jwks_fetcher(
+      [] { return std::optional<std::string>(); }, kIssuer, std::chrono::seconds(5))();
+
+  ASSERT_TRUE(right);
+  EXPECT_EQ(nlohmann::json::parse(*right)["keys"][0]["kid"], auth_.server().signing_key().kid());
+  EXPECT_FALSE(wrong);
+  EXPECT_FALSE(nowhere);
 }
 
 TEST(AuthServerRestart, RevocationSurvivesARestart) {
