@@ -94,10 +94,26 @@ std::unique_ptr<token::TokenClient> make_token_client(const Config& config,
     throw ConfigError("auth.client-id and auth.client-secret must be set (config file " +
                       config.source_name() + " or " + config.env_name("auth.client-secret") + ")");
   }
-  return std::make_unique<token::TokenClient>(
-      [&config, &registry] { return auth_base_url(config, registry) + "/oauth2/token"; },
-      std::move(client_id), std::move(secret), config.get_string("auth.scope", ""),
-      network_timeout(config));
+  const auto timeout = network_timeout(config);
+  // Credentials go only to a server that claims the configured issuer: a stale or mistaken
+  // registration must not receive the secret.
+  auto endpoint = [&config, &registry, timeout] {
+    const std::string base = auth_base_url(config, registry);
+    const std::string issuer = config.get_string("auth.issuer", "claimcheck-auth");
+    const auto advertised = token::advertised_issuer(base, timeout);
+    if (!advertised) {
+      throw std::runtime_error("auth server at " + base + " serves no readable metadata");
+    }
+    if (*advertised != issuer) {
+      throw std::runtime_error("auth server at " + base + " claims issuer '" +
+                               advertised->substr(0, 128) + "', not the configured '" + issuer +
+                               "'; not sending credentials to it");
+    }
+    return base + "/oauth2/token";
+  };
+  return std::make_unique<token::TokenClient>(std::move(endpoint), std::move(client_id),
+                                              std::move(secret),
+                                              config.get_string("auth.scope", ""), timeout);
 }
 
 }  // namespace claimcheck::runtime

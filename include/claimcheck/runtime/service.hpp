@@ -49,8 +49,10 @@ std::string auth_base_url(const Config& config, registry::RegistryClient& regist
 std::unique_ptr<token::TokenVerifier> make_token_verifier(const Config& config,
                                                           registry::RegistryClient& registry);
 
-/// A client_credentials token source for this service's own credentials. `registry` must
-/// outlive it. Throws ConfigError when auth.client-id or auth.client-secret is missing.
+/// A client_credentials token source for this service's own credentials; it sends them only to
+/// an auth server whose metadata names the configured auth.issuer (else TokenClientError
+/// "no_endpoint" naming both issuers). `registry` and `config` must outlive it. Throws ConfigError
+/// when auth.client-id or auth.client-secret is missing.
 std::unique_ptr<token::TokenClient> make_token_client(const Config& config,
                                                       registry::RegistryClient& registry);
 

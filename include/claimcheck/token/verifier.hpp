@@ -122,6 +122,11 @@ using JwksFetcher = std::function<std::optional<std::string>()>;
 /// URL. Throws std::invalid_argument at once when `jwks_url` is not an http(s) URL.
 JwksFetcher http_jwks_fetcher(std::string jwks_url, std::chrono::milliseconds timeout);
 
+/// The issuer named by the RFC 8414 metadata (/.well-known/oauth-authorization-server) of the
+/// authorization server at `base_url`, or nullopt with a warning when it cannot be read.
+std::optional<std::string> advertised_issuer(const std::string& base_url,
+                                             std::chrono::milliseconds timeout);
+
 /// Loads the JWKS of an authorization server found at run time (through service discovery), but
 /// only from one that claims the expected issuer: GETs `<base>/.well-known/oauth-authorization-
 /// server`, requires its "issuer" to equal `issuer`, then GETs `<base>/oauth2/jwks`. The base URL
