@@ -508,6 +508,76 @@ TEST_F(VerifierTest, EcKeyOffTheCurveIsSkipped) {
   EXPECT_TRUE(verifier.verify(sign_jwt(claims(), *old_key_), "").ok());
 }
 
+// Keys named by the token itself (jwk, jku, x5u headers) are never trusted or fetched: only the
+// configured key set counts, so a token carrying the attacker's own key is an unknown key.
+TEST_F(VerifierTest, IgnoresKeysTheTokenBringsAlong) {
+  auto verifier = make_verifier();
+  ASSERT_TRUE(verifier.verify(sign_jwt(claims(), *old_key_), "").ok());
+  const SigningKey& attacker = stranger_key();
+  const std::string genuine = sign_jwt(claims(), attacker);
+  const auto with_header = [&](const nlohmann::json& extra) {
+    nlohmann::json header = {{"alg", "RS256"}, {"typ", "JWT"}, {"kid", attacker.kid()}};
+    header.update(extra);
+    const std::string signing_input =
+        base64url_encode(header.dump()) +
+        genuine.substr(genuine.find('.'), genuine.rfind('.') - genuine.find('.'));
+    return signing_input + "." + base64url_encode(attacker.sign(signing_input));
+  };
+  const int calls_before = jwks_.calls();
+
+  for (const nlohmann::json& extra : {nlohmann::json{{"jwk", attacker.public_jwk()}},
+                                      nlohmann::json{{"jku", "http://attacker.test/jwks"}},
+                                      nlohmann::json{{"x5u", "http://attacker.test/cert.pem"}}}) {
+    const VerifyResult result = verifier.verify(with_header(extra), "");
+    EXPECT_EQ(result.status, TokenStatus::kUnknownKey) << extra.dump();
+  }
+  EXPECT_LE(jwks_.calls(), calls_before + 1) << "only the configured key set is ever fetched";
+}
+
+TEST_F(VerifierTest, RejectsCriticalHeadersMissingKidAndNonNumericDates) {
+  auto verifier = make_verifier();
+  const std::string genuine = sign_jwt(claims(), *old_key_);
+  const auto relabel = [&](const nlohmann::json& header) {
+    const std::string signing_input =
+        base64url_encode(header.dump()) +
+        genuine.substr(genuine.find('.'), genuine.rfind('.') - genuine.find('.'));
+    return signing_input + "." + base64url_encode(old_key_->sign(signing_input));
+  };
+  nlohmann::json string_exp = claims();
+  string_exp["exp"] = std::to_string(string_exp["exp"].get<std::int64_t>());
+  nlohmann::json huge_exp = claims();
+  huge_exp["exp"] = 1e300;
+
+  EXPECT_EQ(
+      verifier.verify(relabel({{"alg", "RS256"}, {"kid", old_key_->kid()}, {"crit", {"exp"}}}), "")
+          .status,
+      TokenStatus::kMalformed);
+  EXPECT_EQ(verifier.verify(relabel({{"alg", "RS256"}}), "").status, TokenStatus::kUnknownKey);
+  EXPECT_EQ(verifier.verify(sign_jwt(string_exp, *old_key_), "").status, TokenStatus::kMalformed);
+  EXPECT_EQ(verifier.verify(sign_jwt(huge_exp, *old_key_), "").status, TokenStatus::kMalformed);
+}
+
+// A JWKS may hold weak or foreign keys; they never enter the key set.
+TEST_F(VerifierTest, SkipsShortRsaKeysAndKeysNotForSignatures) {
+  nlohmann::json short_key = old_key_->public_jwk();
+  short_key["kid"] = "short";
+  short_key["n"] = base64url_encode(std::string(128, '\xff'));  // a 1024-bit modulus
+  nlohmann::json encryption_key = new_key().public_jwk();
+  encryption_key["use"] = "enc";
+  jwks_.serve(nlohmann::json{{"keys", {old_key_->public_jwk(), short_key, encryption_key}}}.dump());
+  auto verifier = make_verifier();
+
+  const nlohmann::json short_header = {{"alg", "RS256"}, {"typ", "JWT"}, {"kid", "short"}};
+  const std::string signing_input =
+      base64url_encode(short_header.dump()) + "." + base64url_encode(claims().dump());
+  const std::string named_short =
+      signing_input + "." + base64url_encode(old_key_->sign(signing_input));
+
+  EXPECT_TRUE(verifier.verify(sign_jwt(claims(), *old_key_), "").ok());
+  EXPECT_EQ(verifier.verify(named_short, "").status, TokenStatus::kUnknownKey);
+  EXPECT_EQ(verifier.verify(sign_jwt(claims(), new_key()), "").status, TokenStatus::kUnknownKey);
+}
+
 TEST(TokenVerifierSettings, EmptyIssuerOrAudienceIsRefused) {
   const JwksFetcher fetcher = [] { return std::optional<std::string>(); };
   EXPECT_THROW(TokenVerifier(VerifierSettings{.issuer = "", .audience = "a"}, fetcher),
