@@ -4,14 +4,20 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <semaphore>
 #include <sstream>
 #include <variant>
 
+#include "claimcheck/auth/client_file.hpp"
+#include "claimcheck/auth/key_ring.hpp"
+#include "claimcheck/auth/revocation_list.hpp"
 #include "claimcheck/auth/secret_hash.hpp"
 #include "claimcheck/common/encoding.hpp"
+#include "claimcheck/token/verifier.hpp"
+#include "oauth_request.hpp"
 
 namespace claimcheck::auth {
 namespace {
@@ -24,16 +30,11 @@ using std::chrono::system_clock;
 constexpr std::ptrdiff_t kConcurrentSecretChecks = 2;
 constexpr seconds kSecretCheckQueueTimeout{5};
 constexpr std::size_t kJtiBytes = 16;
-// Client ids echoed in logs come from outside: cut short and stripped of control characters.
-constexpr std::size_t kMaxLoggedIdChars = 64;
-
-/// An RFC 6749 section 5.2 error answer.
-struct OAuthError {
-  int status;
-  std::string error;
-  std::string description;
-  bool basic_challenge = false;
-};
+constexpr std::size_t kMaxFileIdChars = 128;
+constexpr std::size_t kSha256HexChars = 64;
+// How long a secret that matched is remembered: a client asking again within it (a token every
+// few minutes, or many services sharing one client) costs no Argon2id check.
+constexpr seconds kVerifiedSecretLifetime{300};
 
 using SecretCheckSlots = std::counting_semaphore<kConcurrentSecretChecks>;
 
@@ -42,27 +43,8 @@ struct SlotRelease {
   ~SlotRelease() { slots.release(); }
 };
 
-struct Credentials {
-  std::string id;
-  std::string secret;
-  bool basic = false;
-};
-
-OAuthError invalid_request(std::string description) {
-  return {400, "invalid_request", std::move(description)};
-}
-
-OAuthError invalid_client(std::string description, bool basic) {
-  return {401, "invalid_client", std::move(description), basic};
-}
-
-std::string printable(std::string_view text) {
-  std::string result;
-  for (const char c : text.substr(0, kMaxLoggedIdChars)) {
-    result.push_back(c >= ' ' && c < 0x7f ? c : '?');
-  }
-  return text.size() > kMaxLoggedIdChars ? result + "..." : result;
-}
+/// What an endpoint answers: a JSON body (null for an empty 200) or an OAuth2 error.
+using Outcome = std::variant<nlohmann::json, OAuthError>;
 
 std::vector<std::string> split_scope(const std::string& scope) {
   std::vector<std::string> values;
@@ -83,43 +65,34 @@ std::string join_scope(const std::vector<std::string>& values) {
   return joined;
 }
 
-bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() &&
-         std::equal(prefix.begin(), prefix.end(), text.begin(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) ==
-                  std::tolower(static_cast<unsigned char>(b));
-         });
+bool is_http_url(std::string_view text) {
+  return text.starts_with("http://") || text.starts_with("https://");
 }
 
-// The client's credentials from exactly one of Basic and the form (RFC 6749 section 2.3.1).
-std::variant<Credentials, OAuthError> read_credentials(const httplib::Request& request) {
-  const std::string authorization = request.get_header_value("Authorization");
-  const bool form_secret = request.has_param("client_secret");
-  if (!authorization.empty()) {
-    if (!starts_with_ignoring_case(authorization, "Basic ")) {
-      return invalid_client("only Basic client authentication is supported", true);
-    }
-    if (form_secret) {
-      return invalid_request("use either HTTP Basic or client_secret, not both");
-    }
-    const auto decoded = base64_decode(authorization.substr(6));
-    const auto colon = decoded ? decoded->find(':') : std::string::npos;
-    if (colon == std::string::npos) {
-      return invalid_client("malformed Basic credentials", true);
-    }
-    // Basic carries the id and secret form-encoded.
-    Credentials credentials{httplib::detail::decode_url(decoded->substr(0, colon), true),
-                            httplib::detail::decode_url(decoded->substr(colon + 1), true), true};
-    if (request.has_param("client_id") && request.get_param_value("client_id") != credentials.id) {
-      return invalid_request("client_id does not match the Basic credentials");
-    }
-    return credentials;
+std::string endpoint_base(const AuthSettings& settings) {
+  std::string base = !settings.public_url.empty()   ? settings.public_url
+                     : is_http_url(settings.issuer) ? settings.issuer
+                                                    : std::string();
+  if (!is_http_url(base)) {
+    throw ConfigError("configuration key 'public-url' must be an http(s) URL when the issuer ('" +
+                      settings.issuer + "') is not one");
   }
-  if (form_secret && request.has_param("client_id")) {
-    return Credentials{request.get_param_value("client_id"),
-                       request.get_param_value("client_secret"), false};
+  while (base.ends_with('/')) {
+    base.pop_back();
   }
-  return invalid_client("client authentication is required", false);
+  return base;
+}
+
+seconds longest_token_lifetime(const AuthSettings& settings) {
+  seconds longest = settings.token_lifetime;
+  for (const auto& client : settings.clients) {
+    longest = std::max(longest, client.token_lifetime);
+  }
+  return longest;
+}
+
+std::int64_t epoch_seconds(system_clock::time_point time) {
+  return std::chrono::duration_cast<seconds>(time.time_since_epoch()).count();
 }
 
 }  // namespace
@@ -128,106 +101,198 @@ class AuthServer::Impl {
  public:
   Impl(ServiceHttp& http, MetricsRegistry& metrics, AuthSettings settings)
       : settings_(std::move(settings)),
-        signing_key_(token::load_or_create_key(settings_.keys_dir)),
-        jwks_(build_jwks()),
+        endpoint_base_(endpoint_base(settings_)),
+        keys_(settings_.keys_dir, settings_.key_algorithm, longest_token_lifetime(settings_)),
+        revocations_(settings_.revocation_file),
         decoy_hash_(hash_secret(random_hex(16))),
         tokens_issued_(
             metrics.counter("claimcheck_auth_tokens_issued_total", "Access tokens issued")),
         authentication_failures_(
             metrics.counter("claimcheck_auth_client_authentication_failures_total",
-                            "Token requests whose client failed authentication")),
+                            "Requests whose client failed authentication")),
         request_errors_(metrics.counter("claimcheck_auth_token_request_errors_total",
-                                        "Token requests refused for another reason")) {
-    for (const auto& client : settings_.clients) {
-      clients_.emplace(client.id, client);
-    }
-    auto& routes = http.routes();
-    routes.Post("/oauth2/token",
-                [this](const httplib::Request& request, httplib::Response& response) {
-                  handle_token(request, response);
-                });
-    routes.Get("/oauth2/jwks", [this](const httplib::Request&, httplib::Response& response) {
-      response.set_content(jwks_, "application/json");
-    });
-    routes.Get("/.well-known/oauth-authorization-server",
-               [this](const httplib::Request& request, httplib::Response& response) {
-                 handle_metadata(request, response);
-               });
+                                        "Requests refused for another reason than the client")),
+        introspections_(metrics.counter("claimcheck_auth_introspections_total",
+                                        "Introspection requests answered")),
+        active_introspections_(metrics.counter("claimcheck_auth_introspections_active_total",
+                                               "Introspections that found the token active")),
+        tokens_revoked_(
+            metrics.counter("claimcheck_auth_tokens_revoked_total", "Access tokens revoked")) {
+    clients_ = load_clients();
+    // A token answer is written in two parts; with Nagle's algorithm the second waits for the
+    // client's delayed ACK (tens of milliseconds) on every kept-alive request.
+    http.routes().set_tcp_nodelay(true);
+    add_routes(http);
     http.add_health_check({"signingKey", [this](std::string& detail) {
-                             detail = "kid " + signing_key_.kid();
+                             detail = "kid " + keys_.active().kid();
                              return true;
                            }});
     spdlog::info("auth server ready: issuer '{}', signing key {}, {} clients, tokens valid {} s",
-                 settings_.issuer, signing_key_.kid(), clients_.size(),
+                 settings_.issuer, keys_.active().kid(), clients_->clients.size(),
                  settings_.token_lifetime.count());
   }
 
-  [[nodiscard]] const token::SigningKey& signing_key() const { return signing_key_; }
+  [[nodiscard]] token::SigningKey signing_key() { return keys_.active(); }
 
  private:
-  std::string build_jwks() const {
-    nlohmann::json keys = nlohmann::json::array({signing_key_.public_jwk()});
-    for (const auto& entry : std::filesystem::directory_iterator(settings_.keys_dir)) {
-      const auto name = entry.path().filename().string();
-      if (entry.path().extension() != ".pem" || name == token::kSigningKeyFileName ||
-          name.starts_with(".")) {
-        continue;
-      }
-      const auto retired = token::SigningKey::load_pem(entry.path());
-      if (retired.kid() != signing_key_.kid()) {
-        spdlog::info("publishing retired key {} from '{}'", retired.kid(), entry.path().string());
-        keys.push_back(retired.public_jwk());
-      }
+  void add_routes(ServiceHttp& http) {
+    auto& routes = http.routes();
+    const auto post = [&](const char* path, Outcome (Impl::*handler)(const httplib::Request&)) {
+      routes.Post(path,
+                  [this, handler](const httplib::Request& request, httplib::Response& response) {
+                    // RFC 6749 section 5.1 and RFC 7662 section 4: answers, errors included, hold
+                    // token material and must not be cached.
+                    response.set_header("Cache-Control", "no-store");
+                    response.set_header("Pragma", "no-cache");
+                    respond((this->*handler)(request), response);
+                  });
+    };
+    post("/oauth2/token", &Impl::issue);
+    post("/oauth2/introspect", &Impl::introspect);
+    post("/oauth2/revoke", &Impl::revoke);
+    routes.Get("/oauth2/jwks", [this](const httplib::Request&, httplib::Response& response) {
+      response.set_content(keys_.jwks(), "application/json");
+    });
+    for (const char* path :
+         {"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"}) {
+      routes.Get(path, [this](const httplib::Request&, httplib::Response& response) {
+        response.set_content(metadata_document().dump(), "application/json");
+      });
     }
-    return nlohmann::json{{"keys", keys}}.dump();
   }
 
-  void handle_metadata(const httplib::Request& request, httplib::Response& response) const {
-    // Endpoint URLs as the caller reached us; the issuer is configured and may differ.
-    const std::string base = "http://" + request.get_header_value("Host");
-    const nlohmann::json metadata = {
-        {"issuer", settings_.issuer},
-        {"token_endpoint", base + "/oauth2/token"},
-        {"jwks_uri", base + "/oauth2/jwks"},
-        {"grant_types_supported", {"client_credentials"}},
-        {"token_endpoint_auth_methods_supported", {"client_secret_basic", "client_secret_post"}},
-        {"response_types_supported", nlohmann::json::array()}};
-    response.set_content(metadata.dump(), "application/json");
-  }
-
-  void handle_token(const httplib::Request& request, httplib::Response& response) {
-    // RFC 6749 section 5.1: token responses, errors included, must not be cached.
-    response.set_header("Cache-Control", "no-store");
-    response.set_header("Pragma", "no-cache");
-    auto outcome = issue(request);
+  void respond(Outcome outcome, httplib::Response& response) {
     if (auto* error = std::get_if<OAuthError>(&outcome)) {
       (error->status == 401 ? authentication_failures_ : request_errors_).increment();
-      if (error->basic_challenge) {
-        response.set_header("WWW-Authenticate", "Basic realm=\"claimcheck-auth\"");
-      }
-      response.status = error->status;
-      response.set_content(
-          nlohmann::json{{"error", error->error}, {"error_description", error->description}}.dump(),
-          "application/json");
+      write_error(response, *error);
       return;
     }
-    tokens_issued_.increment();
-    response.set_content(std::get<nlohmann::json>(outcome).dump(), "application/json");
+    const auto& body = std::get<nlohmann::json>(outcome);
+    if (!body.is_null()) {
+      response.set_content(body.dump(), "application/json");
+    }
   }
 
-  std::variant<nlohmann::json, OAuthError> issue(const httplib::Request& request) {
-    if (!starts_with_ignoring_case(request.get_header_value("Content-Type"),
-                                   "application/x-www-form-urlencoded")) {
-      return invalid_request("the body must be application/x-www-form-urlencoded");
+  // The clients of the configuration and of the client file, with the verifier for their
+  // tokens.
+  struct ClientTable {
+    std::map<std::string, RegisteredClient, std::less<>> clients;
+    std::shared_ptr<token::TokenVerifier> verifier;
+    std::optional<std::filesystem::file_time_type> file_time;
+  };
+
+  std::shared_ptr<const ClientTable> load_clients() {
+    auto table = std::make_shared<ClientTable>();
+    std::error_code error;
+    const auto file_time = std::filesystem::last_write_time(settings_.clients_file, error);
+    if (!error) {
+      table->file_time = file_time;
     }
-    // Parameters in the URL would leak secrets into access logs; RFC 6749 wants the body.
-    if (request.target.find('?') != std::string::npos) {
-      return invalid_request("parameters belong in the request body, not the URL");
+    for (const auto& client : settings_.clients) {
+      table->clients.emplace(client.id, client);
     }
-    for (const auto& [name, value] : request.params) {
-      if (request.get_param_value_count(name) > 1) {
-        return invalid_request("parameter '" + printable(name) + "' is repeated");
+    for (auto& client : load_client_file(settings_.clients_file)) {
+      if (table->clients.contains(client.id)) {
+        spdlog::warn("client '{}' in '{}' is also in the configuration; the configuration wins",
+                     client.id, settings_.clients_file.string());
+        continue;
       }
+      table->clients.emplace(client.id, std::move(client));
+    }
+    table->verifier = make_own_token_verifier(table->clients);
+    return table;
+  }
+
+  // The client table, re-read when the client file changed (looked at most once a second). A
+  // file that cannot be read keeps the clients already known.
+  std::shared_ptr<const ClientTable> clients() {
+    const std::lock_guard lock(clients_mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_clients_check_) {
+      return clients_;
+    }
+    next_clients_check_ = now + seconds(1);
+    std::error_code error;
+    const auto file_time = std::filesystem::last_write_time(settings_.clients_file, error);
+    const auto current = error ? std::nullopt : std::optional(file_time);
+    if (current == clients_->file_time) {
+      return clients_;
+    }
+    try {
+      clients_ = load_clients();
+      spdlog::info("client file '{}' changed: {} clients", settings_.clients_file.string(),
+                   clients_->clients.size());
+    } catch (const std::exception& problem) {
+      spdlog::warn("cannot reload client file '{}': {}; keeping {} clients",
+                   settings_.clients_file.string(), problem.what(), clients_->clients.size());
+    }
+    return clients_;
+  }
+
+  // The server checks its own tokens (introspection, revocation) with the verifier every
+  // resource server uses, fed the server's own key set and revocation list.
+  std::shared_ptr<token::TokenVerifier> make_own_token_verifier(
+      const std::map<std::string, RegisteredClient, std::less<>>& clients) {
+    token::VerifierSettings verifier_settings{.issuer = settings_.issuer, .audience = "claimcheck"};
+    for (const auto& [id, client] : clients) {
+      verifier_settings.other_audiences.push_back(client.audience);
+    }
+    // The server's own clock decides; a resource server applies its leeway on top.
+    verifier_settings.leeway = seconds(0);
+    verifier_settings.jwks_min_refresh_interval = seconds(0);
+    verifier_settings.revocation_check = [this](std::string_view,
+                                                const token::VerifiedToken& verified) {
+      return revocations_.is_revoked(verified.jti) ? token::RevocationState::kRevoked
+                                                   : token::RevocationState::kActive;
+    };
+    return std::make_shared<token::TokenVerifier>(std::move(verifier_settings),
+                                                  [this] { return std::optional(keys_.jwks()); });
+  }
+
+  nlohmann::json metadata_document() {
+    const nlohmann::json auth_methods = {"client_secret_basic", "client_secret_post"};
+    std::vector<std::string> scopes;
+    for (const auto& [id, client] : clients()->clients) {
+      for (const auto& scope : client.scopes) {
+        if (std::find(scopes.begin(), scopes.end(), scope) == scopes.end()) {
+          scopes.push_back(scope);
+        }
+      }
+    }
+    return {
+        {"issuer", settings_.issuer},
+        {"token_endpoint", endpoint_base_ + "/oauth2/token"},
+        {"jwks_uri", endpoint_base_ + "/oauth2/jwks"},
+        {"introspection_endpoint", endpoint_base_ + "/oauth2/introspect"},
+        {"revocation_endpoint", endpoint_base_ + "/oauth2/revoke"},
+        {"grant_types_supported", {"client_credentials"}},
+        {"token_endpoint_auth_methods_supported", auth_methods},
+        {"introspection_endpoint_auth_methods_supported", auth_methods},
+        {"revocation_endpoint_auth_methods_supported", auth_methods},
+        {"scopes_supported", scopes},
+        {"response_types_supported", nlohmann::json::array()},
+        // OpenID discovery fields, so OpenID-style clients can read the document; this server
+        // issues access tokens only, no ID tokens.
+        {"subject_types_supported", {"public"}},
+        {"id_token_signing_alg_values_supported", {keys_.active().algorithm()}},
+    };
+  }
+
+  // Form checks and client authentication shared by every POST endpoint.
+  std::variant<RegisteredClient, OAuthError> authenticated_client(const httplib::Request& request,
+                                                                  std::string_view endpoint) {
+    auto credentials_or_error = read_credentials(request);
+    if (auto* error = std::get_if<OAuthError>(&credentials_or_error)) {
+      spdlog::warn("audit: {} request from {} refused: {}", endpoint, request.remote_addr,
+                   error->description);
+      return std::move(*error);
+    }
+    return authenticate(std::get<Credentials>(credentials_or_error), request.remote_addr);
+  }
+
+  Outcome issue(const httplib::Request& request) {
+    if (auto error = check_form(request)) {
+      return std::move(*error);
     }
     if (!request.has_param("grant_type")) {
       return invalid_request("grant_type is missing");
@@ -235,88 +300,214 @@ class AuthServer::Impl {
     if (request.get_param_value("grant_type") != "client_credentials") {
       return OAuthError{400, "unsupported_grant_type", "only client_credentials is supported"};
     }
-
-    auto credentials_or_error = read_credentials(request);
-    if (auto* error = std::get_if<OAuthError>(&credentials_or_error)) {
-      spdlog::warn("token request from {} refused: {}", request.remote_addr, error->description);
-      return std::move(*error);
-    }
-    const auto& credentials = std::get<Credentials>(credentials_or_error);
-    auto client_or_error = authenticate(credentials, request.remote_addr);
+    auto client_or_error = authenticated_client(request, "token");
     if (auto* error = std::get_if<OAuthError>(&client_or_error)) {
       return std::move(*error);
     }
-    const RegisteredClient& client = *std::get<const RegisteredClient*>(client_or_error);
+    const auto& client = std::get<RegisteredClient>(client_or_error);
 
     std::vector<std::string> granted = client.scopes;
     if (request.has_param("scope") && !request.get_param_value("scope").empty()) {
       granted = split_scope(request.get_param_value("scope"));
       for (const auto& scope : granted) {
         if (std::find(client.scopes.begin(), client.scopes.end(), scope) == client.scopes.end()) {
-          spdlog::warn("client '{}' asked for scope '{}' it may not have", client.id,
+          spdlog::warn("audit: token refused client={} reason=scope '{}' not allowed", client.id,
                        printable(scope));
           return OAuthError{400, "invalid_scope",
                             "scope '" + printable(scope) + "' is not allowed for this client"};
         }
       }
     }
-    return make_token_response(client, join_scope(granted));
+    auto binding = file_binding(request);
+    if (auto* error = std::get_if<OAuthError>(&binding)) {
+      return std::move(*error);
+    }
+    return make_token_response(client, join_scope(granted),
+                               std::get<std::optional<token::FileBinding>>(binding));
   }
 
-  std::variant<const RegisteredClient*, OAuthError> authenticate(const Credentials& credentials,
-                                                                 const std::string& peer) {
+  // The optional file binding of a token request: file_id and file_sha256 together, or neither.
+  static std::variant<std::optional<token::FileBinding>, OAuthError> file_binding(
+      const httplib::Request& request) {
+    const bool has_id = request.has_param(std::string(token::kFileIdClaim));
+    const bool has_sha256 = request.has_param(std::string(token::kFileSha256Claim));
+    if (!has_id && !has_sha256) {
+      return std::nullopt;
+    }
+    token::FileBinding file{request.get_param_value(std::string(token::kFileIdClaim)),
+                            request.get_param_value(std::string(token::kFileSha256Claim))};
+    const bool id_valid = !file.file_id.empty() && file.file_id.size() <= kMaxFileIdChars &&
+                          std::all_of(file.file_id.begin(), file.file_id.end(),
+                                      [](char c) { return c > ' ' && c < 0x7f; });
+    const bool sha256_valid = file.sha256.size() == kSha256HexChars &&
+                              std::all_of(file.sha256.begin(), file.sha256.end(), [](char c) {
+                                return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                              });
+    if (!id_valid || !sha256_valid) {
+      return invalid_request(
+          "a file binding needs file_id (1-128 printable characters) and file_sha256 (64 "
+          "lower-case hex digits)");
+    }
+    return file;
+  }
+
+  Outcome introspect(const httplib::Request& request) {
+    if (auto error = check_form(request)) {
+      return std::move(*error);
+    }
+    auto client_or_error = authenticated_client(request, "introspection");
+    if (auto* error = std::get_if<OAuthError>(&client_or_error)) {
+      return std::move(*error);
+    }
+    const auto& client = std::get<RegisteredClient>(client_or_error);
+    if (!request.has_param("token")) {
+      return invalid_request("token is missing");
+    }
+
+    introspections_.increment();
+    const token::VerifyResult result =
+        clients()->verifier->verify(request.get_param_value("token"), "");
+    if (!result.ok()) {
+      spdlog::debug("introspection by client '{}': inactive ({})", client.id,
+                    token::status_name(result.status));
+      return nlohmann::json{{"active", false}};
+    }
+    active_introspections_.increment();
+    const auto& claims = result.token->claims;
+    nlohmann::json answer = {{"active", true}, {"token_type", "Bearer"}};
+    for (const char* name :
+         {"scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti"}) {
+      if (claims.contains(name)) {
+        answer[name] = claims[name];
+      }
+    }
+    spdlog::debug("introspection by client '{}': token {} active", client.id, result.token->jti);
+    return answer;
+  }
+
+  Outcome revoke(const httplib::Request& request) {
+    if (auto error = check_form(request)) {
+      return std::move(*error);
+    }
+    auto client_or_error = authenticated_client(request, "revocation");
+    if (auto* error = std::get_if<OAuthError>(&client_or_error)) {
+      return std::move(*error);
+    }
+    const auto& client = std::get<RegisteredClient>(client_or_error);
+    if (!request.has_param("token")) {
+      return invalid_request("token is missing");
+    }
+
+    const token::VerifyResult result =
+        clients()->verifier->verify(request.get_param_value("token"), "");
+    // RFC 7009 section 2.2: an invalid, expired or already revoked token is answered 200, as
+    // there is nothing left to revoke.
+    if (!result.ok()) {
+      spdlog::info("audit: revocation by client={} of an inactive token ({}); nothing to do",
+                   client.id, token::status_name(result.status));
+      return nlohmann::json();
+    }
+    const auto owner = result.token->claims.value("client_id", result.token->subject);
+    if (owner != client.id) {
+      spdlog::warn("audit: revocation refused client={} jti={} reason=issued to '{}'", client.id,
+                   result.token->jti, printable(owner));
+      return OAuthError{400, "unauthorized_client", "the token was not issued to this client"};
+    }
+    try {
+      revocations_.revoke(result.token->jti, result.token->expires_at);
+    } catch (const RevocationError& error) {
+      spdlog::error("audit: revocation of jti={} for client={} failed: {}; answering 503",
+                    result.token->jti, client.id, error.what());
+      return OAuthError{503, "temporarily_unavailable", "the revocation could not be recorded"};
+    }
+    tokens_revoked_.increment();
+    spdlog::info("audit: token revoked client={} jti={} expires={}", client.id, result.token->jti,
+                 epoch_seconds(result.token->expires_at));
+    return nlohmann::json();
+  }
+
+  std::variant<RegisteredClient, OAuthError> authenticate(const Credentials& credentials,
+                                                          const std::string& peer) {
+    const auto table = clients();
+    const auto found = table->clients.find(credentials.id);
+    // Only the right secret is fast: the cache holds secrets that matched, so a guess never hits
+    // and costs the full Argon2id check below.
+    if (found != table->clients.end() &&
+        verified_secrets_.contains(credentials.id, credentials.secret, found->second.secret_hash)) {
+      return found->second;
+    }
     if (!secret_checks_.try_acquire_for(kSecretCheckQueueTimeout)) {
-      spdlog::warn("token request from {} refused: too many secret checks at once", peer);
+      spdlog::warn("audit: request from {} refused: too many secret checks at once", peer);
       return OAuthError{503, "temporarily_unavailable", "the server is busy; retry shortly"};
     }
-    const auto found = clients_.find(credentials.id);
     bool matches = false;
     {
       const SlotRelease release{secret_checks_};
       // An unknown id costs the same Argon2id check as a known one, so response times do not
       // tell which client ids exist.
-      matches = verify_secret(credentials.secret,
-                              found == clients_.end() ? decoy_hash_ : found->second.secret_hash);
+      matches =
+          verify_secret(credentials.secret,
+                        found == table->clients.end() ? decoy_hash_ : found->second.secret_hash);
     }
-    if (found == clients_.end() || !matches) {
-      spdlog::warn("client '{}' from {} failed authentication ({}); answering invalid_client",
+    if (found == table->clients.end() || !matches) {
+      spdlog::warn("audit: client authentication failed client={} peer={} reason={}",
                    printable(credentials.id), peer,
-                   found == clients_.end() ? "unknown client" : "wrong secret");
+                   found == table->clients.end() ? "unknown client" : "wrong secret");
       return invalid_client("client authentication failed", credentials.basic);
     }
-    return &found->second;
+    verified_secrets_.remember(credentials.id, credentials.secret, found->second.secret_hash);
+    return found->second;
   }
 
-  nlohmann::json make_token_response(const RegisteredClient& client, const std::string& scope) {
+  nlohmann::json make_token_response(const RegisteredClient& client, const std::string& scope,
+                                     const std::optional<token::FileBinding>& file) {
+    const auto lifetime =
+        client.token_lifetime > seconds(0) ? client.token_lifetime : settings_.token_lifetime;
     const auto now = std::chrono::duration_cast<seconds>(system_clock::now().time_since_epoch());
     const std::string jti = random_hex(kJtiBytes);
-    const nlohmann::json claims = {
+    nlohmann::json claims = {
         {"iss", settings_.issuer},
         {"sub", client.id},
         {"aud", client.audience},
         {"iat", now.count()},
         {"nbf", now.count()},
-        {"exp", (now + settings_.token_lifetime).count()},
+        {"exp", (now + lifetime).count()},
         {"jti", jti},
         {"client_id", client.id},
         {"scope", scope},
     };
-    spdlog::info("issued token {} to client '{}' for scope '{}'", jti, client.id, scope);
-    return {{"access_token", token::sign_jwt(claims, signing_key_)},
+    if (file) {
+      claims[token::kFileIdClaim] = file->file_id;
+      claims[token::kFileSha256Claim] = file->sha256;
+    }
+    const token::SigningKey key = keys_.active();
+    std::string token = token::sign_jwt(claims, key);
+    tokens_issued_.increment();
+    spdlog::info("audit: token issued client={} jti={} scope='{}' aud={} kid={} expires_in={}{}",
+                 client.id, jti, scope, client.audience, key.kid(), lifetime.count(),
+                 file ? " file=" + printable(file->file_id) : std::string());
+    return {{"access_token", std::move(token)},
             {"token_type", "Bearer"},
-            {"expires_in", settings_.token_lifetime.count()},
+            {"expires_in", lifetime.count()},
             {"scope", scope}};
   }
 
   const AuthSettings settings_;
-  const token::SigningKey signing_key_;
-  const std::string jwks_;
+  const std::string endpoint_base_;
+  KeyRing keys_;
+  RevocationList revocations_;
   const std::string decoy_hash_;
-  std::map<std::string, RegisteredClient, std::less<>> clients_;
+  std::mutex clients_mutex_;
+  std::shared_ptr<const ClientTable> clients_;                // guarded by clients_mutex_
+  std::chrono::steady_clock::time_point next_clients_check_;  // guarded by clients_mutex_
   SecretCheckSlots secret_checks_{kConcurrentSecretChecks};
+  VerifiedSecretCache verified_secrets_{kVerifiedSecretLifetime};
   Counter& tokens_issued_;
   Counter& authentication_failures_;
   Counter& request_errors_;
+  Counter& introspections_;
+  Counter& active_introspections_;
+  Counter& tokens_revoked_;
 };
 
 AuthServer::AuthServer(ServiceHttp& http, MetricsRegistry& metrics, AuthSettings settings)
@@ -324,6 +515,6 @@ AuthServer::AuthServer(ServiceHttp& http, MetricsRegistry& metrics, AuthSettings
 
 AuthServer::~AuthServer() = default;
 
-const token::SigningKey& AuthServer::signing_key() const { return impl_->signing_key(); }
+token::SigningKey AuthServer::signing_key() const { return impl_->signing_key(); }
 
 }  // namespace claimcheck::auth

@@ -83,7 +83,10 @@ message::FileReply RequestHandler::redeem(const message::FileRequest& request,
                                           message::FileReply reply, const KeepAlive& keep_alive) {
   // Authentication comes before anything else: an unauthorized caller learns nothing about
   // which files or operations exist.
-  const token::VerifyResult verified = verifier_.verify(request.token, "");
+  // The claimed file is named so that a token bound to one file (file_id and file_sha256
+  // claims) authorizes exactly that file.
+  const token::VerifyResult verified =
+      verifier_.verify(request.token, "", token::FileBinding{request.file_id, request.sha256});
   if (!verified.ok()) {
     reply.file_id.clear();
     reply.file_name.clear();

@@ -54,18 +54,36 @@ std::unique_ptr<token::TokenVerifier> make_token_verifier(const Config& config,
   settings.audience = config.get_string("auth.audience", "claimcheck");
   settings.leeway = std::chrono::duration_cast<std::chrono::seconds>(
       config.get_duration("auth.leeway", std::chrono::seconds(30)));
+  settings.require_file_binding = config.get_bool("auth.require-file-binding", false);
   const auto timeout = network_timeout(config);
-  // The auth server is looked up on every fetch, so a verifier keeps working when auth moves.
-  token::JwksFetcher fetcher = [&config, &registry, timeout]() -> std::optional<std::string> {
+  // The auth server is looked up on every fetch, so a verifier keeps working when auth moves;
+  // the fetcher loads keys only from a server that claims the configured issuer.
+  auto base_url = [&config, &registry]() -> std::optional<std::string> {
     try {
-      return token::http_jwks_fetcher(auth_base_url(config, registry) + "/oauth2/jwks", timeout)();
+      return auth_base_url(config, registry);
     } catch (const registry::RegistryError& error) {
       spdlog::warn("cannot load signing keys, auth server not found: {}; keeping cached keys",
                    error.what());
       return std::nullopt;
     }
   };
-  return std::make_unique<token::TokenVerifier>(settings, std::move(fetcher));
+  if (config.get_bool("auth.check-revocation", false)) {
+    settings.revocation_check = [&config, &registry, timeout](
+                                    std::string_view token, const token::VerifiedToken& verified) {
+      try {
+        return token::http_introspection_check(
+            auth_base_url(config, registry) + "/oauth2/introspect",
+            config.get_string("auth.client-id", ""), config.get_string("auth.client-secret", ""),
+            timeout)(token, verified);
+      } catch (const registry::RegistryError& error) {
+        spdlog::warn("cannot check token {} for revocation, auth server not found: {}",
+                     verified.jti, error.what());
+        return token::RevocationState::kUnknown;
+      }
+    };
+  }
+  return std::make_unique<token::TokenVerifier>(
+      settings, token::issuer_checked_jwks_fetcher(std::move(base_url), settings.issuer, timeout));
 }
 
 std::unique_ptr<token::TokenClient> make_token_client(const Config& config,
@@ -76,10 +94,26 @@ std::unique_ptr<token::TokenClient> make_token_client(const Config& config,
     throw ConfigError("auth.client-id and auth.client-secret must be set (config file " +
                       config.source_name() + " or " + config.env_name("auth.client-secret") + ")");
   }
-  return std::make_unique<token::TokenClient>(
-      [&config, &registry] { return auth_base_url(config, registry) + "/oauth2/token"; },
-      std::move(client_id), std::move(secret), config.get_string("auth.scope", ""),
-      network_timeout(config));
+  const auto timeout = network_timeout(config);
+  // Credentials go only to a server that claims the configured issuer: a stale or mistaken
+  // registration must not receive the secret.
+  auto endpoint = [&config, &registry, timeout] {
+    const std::string base = auth_base_url(config, registry);
+    const std::string issuer = config.get_string("auth.issuer", "claimcheck-auth");
+    const auto advertised = token::advertised_issuer(base, timeout);
+    if (!advertised) {
+      throw std::runtime_error("auth server at " + base + " serves no readable metadata");
+    }
+    if (*advertised != issuer) {
+      throw std::runtime_error("auth server at " + base + " claims issuer '" +
+                               advertised->substr(0, 128) + "', not the configured '" + issuer +
+                               "'; not sending credentials to it");
+    }
+    return base + "/oauth2/token";
+  };
+  return std::make_unique<token::TokenClient>(std::move(endpoint), std::move(client_id),
+                                              std::move(secret),
+                                              config.get_string("auth.scope", ""), timeout);
 }
 
 }  // namespace claimcheck::runtime

@@ -10,6 +10,7 @@ namespace {
 
 // Far more than any real key set (a JWKS with a few RSA keys is a few KB).
 constexpr std::size_t kMaxJwksBytes = 1 << 20;
+constexpr std::size_t kMaxMetadataBytes = std::size_t{64} * 1024;
 
 }  // namespace
 
@@ -45,6 +46,58 @@ JwksFetcher http_jwks_fetcher(std::string jwks_url, std::chrono::milliseconds ti
       return std::nullopt;
     }
     return body;
+  };
+}
+
+}  // namespace claimcheck::token
+
+namespace claimcheck::token {
+
+std::optional<std::string> advertised_issuer(const std::string& base,
+                                             std::chrono::milliseconds timeout) {
+  const std::string metadata_url = base + "/.well-known/oauth-authorization-server";
+  const auto url = split_http_url(metadata_url);
+  if (!url) {
+    spdlog::warn("auth server URL '{}' is not an http(s) URL", base);
+    return std::nullopt;
+  }
+  const auto result = make_client(*url, timeout)->Get(url->path);
+  if (!result || result->status != 200 || result->body.size() > kMaxMetadataBytes) {
+    spdlog::warn(
+        "cannot read authorization server metadata at {}: {}", metadata_url,
+        result ? "HTTP " + std::to_string(result->status) : httplib::to_string(result.error()));
+    return std::nullopt;
+  }
+  const auto metadata = nlohmann::json::parse(result->body, nullptr, /*allow_exceptions=*/false);
+  if (!metadata.is_object() || !metadata.contains("issuer") || !metadata["issuer"].is_string()) {
+    spdlog::warn("authorization server metadata at {} names no issuer", metadata_url);
+    return std::nullopt;
+  }
+  return metadata["issuer"].get<std::string>();
+}
+
+JwksFetcher issuer_checked_jwks_fetcher(std::function<std::optional<std::string>()> base_url,
+                                        std::string issuer, std::chrono::milliseconds timeout) {
+  return [base_url = std::move(base_url), issuer = std::move(issuer),
+          timeout]() -> std::optional<std::string> {
+    auto base = base_url();
+    if (!base) {
+      return std::nullopt;
+    }
+    while (base->ends_with('/')) {
+      base->pop_back();
+    }
+    const auto advertised = advertised_issuer(*base, timeout);
+    if (!advertised) {
+      return std::nullopt;
+    }
+    if (*advertised != issuer) {
+      spdlog::warn(
+          "auth server at {} claims issuer '{}', not the configured '{}'; not loading its keys",
+          *base, advertised->substr(0, 128), issuer);
+      return std::nullopt;
+    }
+    return http_jwks_fetcher(*base + "/oauth2/jwks", timeout)();
   };
 }
 

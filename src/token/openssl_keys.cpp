@@ -3,6 +3,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
@@ -29,6 +30,9 @@ struct BignumDeleter {
 struct ParamBuilderDeleter {
   void operator()(OSSL_PARAM_BLD* builder) const noexcept { OSSL_PARAM_BLD_free(builder); }
 };
+struct EcdsaSignatureDeleter {
+  void operator()(ECDSA_SIG* signature) const noexcept { ECDSA_SIG_free(signature); }
+};
 struct ParamsDeleter {
   void operator()(OSSL_PARAM* params) const noexcept { OSSL_PARAM_free(params); }
 };
@@ -38,6 +42,10 @@ using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 using BignumPtr = std::unique_ptr<BIGNUM, BignumDeleter>;
 using ParamBuilderPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBuilderDeleter>;
 using ParamsPtr = std::unique_ptr<OSSL_PARAM, ParamsDeleter>;
+using EcdsaSignaturePtr = std::unique_ptr<ECDSA_SIG, EcdsaSignatureDeleter>;
+
+constexpr std::size_t kP256CoordinateBytes = 32;
+constexpr const char* kP256GroupName = "P-256";
 
 // Drains OpenSSL's thread-local error queue into one message, so that a stale error never shows
 // up later in an unrelated operation.
@@ -71,6 +79,51 @@ std::string bignum_param(EVP_PKEY& key, const char* name) {
   std::string bytes(static_cast<std::size_t>(BN_num_bytes(number.get())), '\0');
   BN_bn2bin(number.get(), reinterpret_cast<unsigned char*>(bytes.data()));
   return bytes;
+}
+
+std::string padded_bignum_param(EVP_PKEY& key, const char* name, std::size_t size) {
+  BIGNUM* raw = nullptr;
+  if (EVP_PKEY_get_bn_param(&key, name, &raw) != 1) {
+    fail(std::string("cannot read EC parameter ") + name);
+  }
+  const BignumPtr number(raw);
+  std::string bytes(size, '\0');
+  if (BN_bn2binpad(number.get(), reinterpret_cast<unsigned char*>(bytes.data()),
+                   static_cast<int>(size)) < 0) {
+    fail(std::string("EC parameter ") + name + " is too large");
+  }
+  return bytes;
+}
+
+// The DER signature of `data` under `key` with SHA-256 (RSA PKCS#1 v1.5 or ECDSA by key type).
+std::string digest_sign(EVP_PKEY& key, std::string_view data) {
+  const DigestContextPtr context(EVP_MD_CTX_new());
+  std::size_t size = 0;
+  if (!context || EVP_DigestSignInit(context.get(), nullptr, EVP_sha256(), nullptr, &key) != 1 ||
+      EVP_DigestSign(context.get(), nullptr, &size,
+                     reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
+    fail("cannot start a signature");
+  }
+  std::string signature(size, '\0');
+  if (EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &size,
+                     reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
+    fail("signing failed");
+  }
+  signature.resize(size);
+  return signature;
+}
+
+bool digest_verify(EVP_PKEY& key, std::string_view data, std::string_view signature) {
+  const DigestContextPtr context(EVP_MD_CTX_new());
+  const bool valid =
+      context && EVP_DigestVerifyInit(context.get(), nullptr, EVP_sha256(), nullptr, &key) == 1 &&
+      EVP_DigestVerify(context.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                       signature.size(), reinterpret_cast<const unsigned char*>(data.data()),
+                       data.size()) == 1;
+  if (!valid) {
+    take_errors();
+  }
+  return valid;
 }
 
 BignumPtr to_bignum(std::string_view bytes) {
@@ -145,34 +198,119 @@ PkeyPtr rsa_public_key(std::string_view modulus, std::string_view exponent) {
   return PkeyPtr(raw);
 }
 
-std::string sign_rs256(EVP_PKEY& key, std::string_view data) {
-  const DigestContextPtr context(EVP_MD_CTX_new());
-  std::size_t size = 0;
-  if (!context || EVP_DigestSignInit(context.get(), nullptr, EVP_sha256(), nullptr, &key) != 1 ||
-      EVP_DigestSign(context.get(), nullptr, &size,
-                     reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
-    fail("cannot start an RS256 signature");
-  }
-  std::string signature(size, '\0');
-  if (EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &size,
-                     reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
-    fail("RS256 signing failed");
-  }
-  signature.resize(size);
-  return signature;
-}
+std::string sign_rs256(EVP_PKEY& key, std::string_view data) { return digest_sign(key, data); }
 
 bool verify_rs256(EVP_PKEY& key, std::string_view data, std::string_view signature) {
-  const DigestContextPtr context(EVP_MD_CTX_new());
-  const bool valid =
-      context && EVP_DigestVerifyInit(context.get(), nullptr, EVP_sha256(), nullptr, &key) == 1 &&
-      EVP_DigestVerify(context.get(), reinterpret_cast<const unsigned char*>(signature.data()),
-                       signature.size(), reinterpret_cast<const unsigned char*>(data.data()),
-                       data.size()) == 1;
-  if (!valid) {
-    take_errors();
+  return digest_verify(key, data, signature);
+}
+
+PkeyPtr generate_ec_p256() {
+  EVP_PKEY* raw = EVP_EC_gen(kP256GroupName);
+  if (raw == nullptr) {
+    fail("EC P-256 key generation failed");
   }
-  return valid;
+  return PkeyPtr(raw);
+}
+
+bool is_ec_p256(EVP_PKEY& key) {
+  if (EVP_PKEY_is_a(&key, "EC") != 1) {
+    return false;
+  }
+  std::array<char, 64> group{};
+  std::size_t length = 0;
+  if (EVP_PKEY_get_utf8_string_param(&key, OSSL_PKEY_PARAM_GROUP_NAME, group.data(), group.size(),
+                                     &length) != 1) {
+    take_errors();
+    return false;
+  }
+  const std::string_view name(group.data(), length);
+  return name == "prime256v1" || name == kP256GroupName;
+}
+
+std::string ec_x(EVP_PKEY& key) {
+  return padded_bignum_param(key, OSSL_PKEY_PARAM_EC_PUB_X, kP256CoordinateBytes);
+}
+
+std::string ec_y(EVP_PKEY& key) {
+  return padded_bignum_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, kP256CoordinateBytes);
+}
+
+PkeyPtr ec_p256_public_key(std::string_view x, std::string_view y) {
+  if (x.size() != kP256CoordinateBytes || y.size() != kP256CoordinateBytes) {
+    return nullptr;
+  }
+  // SEC 1 uncompressed point: 0x04 || x || y. OpenSSL refuses a point that is not on the curve.
+  std::string point = "\x04";
+  point.append(x);
+  point.append(y);
+  const ParamBuilderPtr builder(OSSL_PARAM_BLD_new());
+  if (!builder ||
+      OSSL_PARAM_BLD_push_utf8_string(builder.get(), OSSL_PKEY_PARAM_GROUP_NAME, kP256GroupName,
+                                      0) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(builder.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                       point.size()) != 1) {
+    take_errors();
+    return nullptr;
+  }
+  const ParamsPtr params(OSSL_PARAM_BLD_to_param(builder.get()));
+  const PkeyContextPtr context(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!params || !context || EVP_PKEY_fromdata_init(context.get()) != 1 ||
+      EVP_PKEY_fromdata(context.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    take_errors();
+    return nullptr;
+  }
+  PkeyPtr key(raw);
+  // Checks that the point lies on the curve, against invalid-curve attacks.
+  const PkeyContextPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  if (!check || EVP_PKEY_public_check(check.get()) != 1) {
+    take_errors();
+    return nullptr;
+  }
+  return key;
+}
+
+std::string sign_es256(EVP_PKEY& key, std::string_view data) {
+  const std::string der = digest_sign(key, data);
+  const auto* cursor = reinterpret_cast<const unsigned char*>(der.data());
+  const EcdsaSignaturePtr signature(d2i_ECDSA_SIG(nullptr, &cursor, static_cast<long>(der.size())));
+  if (!signature) {
+    fail("cannot decode the ECDSA signature");
+  }
+  std::string raw(2 * kP256CoordinateBytes, '\0');
+  auto* out = reinterpret_cast<unsigned char*>(raw.data());
+  if (BN_bn2binpad(ECDSA_SIG_get0_r(signature.get()), out, kP256CoordinateBytes) < 0 ||
+      BN_bn2binpad(ECDSA_SIG_get0_s(signature.get()), out + kP256CoordinateBytes,
+                   kP256CoordinateBytes) < 0) {
+    fail("cannot encode the ECDSA signature");
+  }
+  return raw;
+}
+
+bool verify_es256(EVP_PKEY& key, std::string_view data, std::string_view signature) {
+  if (signature.size() != 2 * kP256CoordinateBytes) {
+    return false;
+  }
+  BignumPtr r = to_bignum(signature.substr(0, kP256CoordinateBytes));
+  BignumPtr s = to_bignum(signature.substr(kP256CoordinateBytes));
+  EcdsaSignaturePtr ecdsa(ECDSA_SIG_new());
+  if (!r || !s || !ecdsa || ECDSA_SIG_set0(ecdsa.get(), r.get(), s.get()) != 1) {
+    take_errors();
+    return false;
+  }
+  // ECDSA_SIG_set0 took ownership of r and s.
+  static_cast<void>(r.release());
+  static_cast<void>(s.release());
+  unsigned char* der = nullptr;
+  const int size = i2d_ECDSA_SIG(ecdsa.get(), &der);
+  if (size <= 0) {
+    take_errors();
+    return false;
+  }
+  const std::string der_signature(reinterpret_cast<const char*>(der),
+                                  static_cast<std::size_t>(size));
+  OPENSSL_free(der);
+  return digest_verify(key, data, der_signature);
 }
 
 std::string sha256_bytes(std::string_view data) {

@@ -18,7 +18,7 @@ namespace {
 
 constexpr int kRsaBits = 2048;
 // A 4096-bit RSA key in PEM is about 3.3 KB; anything far larger is not a key file.
-constexpr std::uintmax_t kMaxKeyFileBytes = 64 * 1024;
+constexpr std::uintmax_t kMaxKeyFileBytes = std::uintmax_t{64} * 1024;
 
 std::string errno_text() { return std::strerror(errno); }  // NOLINT(concurrency-mt-unsafe)
 
@@ -44,7 +44,7 @@ class FileDescriptor {
 // final name only ever refers to a complete key.
 std::filesystem::path write_temporary(const std::filesystem::path& path,
                                       const std::string& content) {
-  const std::filesystem::path temporary =
+  std::filesystem::path temporary =
       path.parent_path() / (path.filename().string() + ".tmp-" + random_hex(8));
   FileDescriptor file(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (file.get() < 0) {
@@ -101,18 +101,30 @@ void warn_if_readable_by_others(const std::filesystem::path& path) {
 }  // namespace
 
 struct SigningKey::State {
-  explicit State(openssl::PkeyPtr private_key) : key(std::move(private_key)) {
-    const std::string n = base64url_encode(openssl::rsa_modulus(*key));
-    const std::string e = base64url_encode(openssl::rsa_public_exponent(*key));
+  explicit State(openssl::PkeyPtr private_key)
+      : key(std::move(private_key)), algorithm(openssl::is_rsa(*key) ? kRs256 : kEs256) {
     // RFC 7638: the required members only, in lexicographic order, without whitespace; that is
     // exactly how nlohmann::json dumps an object.
-    const nlohmann::json thumbprint_input = {{"e", e}, {"kty", "RSA"}, {"n", n}};
+    nlohmann::json thumbprint_input;
+    if (algorithm == kRs256) {
+      thumbprint_input = {{"e", base64url_encode(openssl::rsa_public_exponent(*key))},
+                          {"kty", "RSA"},
+                          {"n", base64url_encode(openssl::rsa_modulus(*key))}};
+    } else {
+      thumbprint_input = {{"crv", "P-256"},
+                          {"kty", "EC"},
+                          {"x", base64url_encode(openssl::ec_x(*key))},
+                          {"y", base64url_encode(openssl::ec_y(*key))}};
+    }
     kid = base64url_encode(openssl::sha256_bytes(thumbprint_input.dump()));
-    public_jwk = {{"kty", "RSA"}, {"n", n},         {"e", e},
-                  {"kid", kid},   {"alg", "RS256"}, {"use", "sig"}};
+    public_jwk = thumbprint_input;
+    public_jwk["kid"] = kid;
+    public_jwk["alg"] = algorithm;
+    public_jwk["use"] = "sig";
   }
 
   openssl::PkeyPtr key;
+  std::string algorithm;
   std::string kid;
   nlohmann::json public_jwk;
 };
@@ -123,6 +135,21 @@ SigningKey SigningKey::generate_rs256() {
   return SigningKey(std::make_shared<const State>(openssl::generate_rsa(kRsaBits)));
 }
 
+SigningKey SigningKey::generate_es256() {
+  return SigningKey(std::make_shared<const State>(openssl::generate_ec_p256()));
+}
+
+SigningKey SigningKey::generate(std::string_view algorithm) {
+  if (algorithm == kRs256) {
+    return generate_rs256();
+  }
+  if (algorithm == kEs256) {
+    return generate_es256();
+  }
+  throw std::invalid_argument("signing algorithm '" + std::string(algorithm) +
+                              "' is not supported (RS256 or ES256)");
+}
+
 SigningKey SigningKey::load_pem(const std::filesystem::path& path) {
   const std::string pem = read_key_file(path);
   openssl::PkeyPtr key;
@@ -131,10 +158,11 @@ SigningKey SigningKey::load_pem(const std::filesystem::path& path) {
   } catch (const std::runtime_error& error) {
     throw KeyError(error.what());
   }
-  if (!openssl::is_rsa(*key)) {
-    throw KeyError("key file '" + path.string() + "' holds a non-RSA key; only RS256 is supported");
+  if (!openssl::is_rsa(*key) && !openssl::is_ec_p256(*key)) {
+    throw KeyError("key file '" + path.string() +
+                   "' holds neither an RSA nor an EC P-256 key (RS256 and ES256 are supported)");
   }
-  if (openssl::key_bits(*key) < openssl::kMinRsaBits) {
+  if (openssl::is_rsa(*key) && openssl::key_bits(*key) < openssl::kMinRsaBits) {
     throw KeyError("key file '" + path.string() + "' holds an RSA key of " +
                    std::to_string(openssl::key_bits(*key)) + " bits; at least " +
                    std::to_string(openssl::kMinRsaBits) + " are required");
@@ -155,15 +183,16 @@ void SigningKey::save_pem(const std::filesystem::path& path) const {
 
 const std::string& SigningKey::kid() const { return state_->kid; }
 
-std::string SigningKey::algorithm() const { return "RS256"; }
+const std::string& SigningKey::algorithm() const { return state_->algorithm; }
 
 nlohmann::json SigningKey::public_jwk() const { return state_->public_jwk; }
 
 std::string SigningKey::sign(std::string_view signing_input) const {
-  return openssl::sign_rs256(*state_->key, signing_input);
+  return state_->algorithm == kRs256 ? openssl::sign_rs256(*state_->key, signing_input)
+                                     : openssl::sign_es256(*state_->key, signing_input);
 }
 
-SigningKey load_or_create_key(const std::filesystem::path& dir) {
+SigningKey load_or_create_key(const std::filesystem::path& dir, std::string_view algorithm) {
   std::error_code error;
   if (std::filesystem::create_directories(dir, error)) {
     std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
@@ -178,7 +207,7 @@ SigningKey load_or_create_key(const std::filesystem::path& dir) {
     return SigningKey::load_pem(path);
   }
 
-  const SigningKey key = SigningKey::generate_rs256();
+  SigningKey key = SigningKey::generate(algorithm);
   const std::filesystem::path temporary = dir / (".new-key-" + random_hex(8) + ".pem");
   key.save_pem(temporary);
   // A hard link fails if the name exists, so a concurrent first start cannot overwrite a key
@@ -191,7 +220,7 @@ SigningKey load_or_create_key(const std::filesystem::path& dir) {
   if (error) {
     throw KeyError("cannot write key file '" + path.string() + "': " + error.message());
   }
-  spdlog::info("created signing key {} in '{}'", key.kid(), path.string());
+  spdlog::info("created {} signing key {} in '{}'", key.algorithm(), key.kid(), path.string());
   return key;
 }
 

@@ -44,13 +44,13 @@ struct TokenClient::Impl {
   std::string cached_token;             // guarded by mutex
   steady_clock::time_point refresh_at;  // guarded by mutex
 
-  TokenResponse fetch() const;
+  TokenResponse fetch(const std::optional<FileBinding>& file = std::nullopt) const;
   [[nodiscard]] std::string describe(const std::string& url) const {
     return "token endpoint " + url + " (client '" + client_id + "')";
   }
 };
 
-TokenResponse TokenClient::Impl::fetch() const {
+TokenResponse TokenClient::Impl::fetch(const std::optional<FileBinding>& file) const {
   std::string url_text;
   try {
     url_text = endpoint();
@@ -72,6 +72,10 @@ TokenResponse TokenClient::Impl::fetch() const {
   httplib::Params form = {{"grant_type", "client_credentials"}};
   if (!scope.empty()) {
     form.emplace("scope", scope);
+  }
+  if (file) {
+    form.emplace(kFileIdClaim, file->file_id);
+    form.emplace(kFileSha256Claim, file->sha256);
   }
   const auto result = make_client(*url, timeout)->Post(url->path, headers, form);
   if (!result) {
@@ -142,6 +146,10 @@ std::string TokenClient::access_token() {
   spdlog::debug("obtained an access token for client '{}', valid for {} s", impl_->client_id,
                 response.lifetime.count());
   return impl_->cached_token;
+}
+
+std::string TokenClient::access_token_for(const FileBinding& file) {
+  return impl_->fetch(file).access_token;
 }
 
 void TokenClient::invalidate() {

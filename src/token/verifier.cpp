@@ -51,6 +51,24 @@ std::optional<std::string> string_member(const nlohmann::json& object, const cha
   return found->get<std::string>();
 }
 
+std::optional<std::pair<std::string, VerificationKey>> parse_ec_jwk(const nlohmann::json& jwk,
+                                                                    const std::string& kid,
+                                                                    std::string& problem) {
+  const auto alg = string_member(jwk, "alg").value_or("ES256");
+  if (string_member(jwk, "crv").value_or("") != "P-256" || alg != "ES256") {
+    problem = "EC key " + echo(kid) + " is not a P-256 key for ES256";
+    return std::nullopt;
+  }
+  const auto x = base64url_decode(string_member(jwk, "x").value_or(""));
+  const auto y = base64url_decode(string_member(jwk, "y").value_or(""));
+  openssl::PkeyPtr key = x && y ? openssl::ec_p256_public_key(*x, *y) : nullptr;
+  if (!key) {
+    problem = "EC key " + echo(kid) + " has no valid P-256 point in x and y";
+    return std::nullopt;
+  }
+  return std::pair{kid, VerificationKey{alg, std::move(key)}};
+}
+
 // One JWKS member turned into a verification key, or nullopt (with the reason) when it is not a
 // signing key we can use.
 std::optional<std::pair<std::string, VerificationKey>> parse_jwk(const nlohmann::json& jwk,
@@ -68,6 +86,9 @@ std::optional<std::pair<std::string, VerificationKey>> parse_jwk(const nlohmann:
   if (const auto use = string_member(jwk, "use"); use && *use != "sig") {
     problem = "key " + echo(*kid) + " is not for signatures";
     return std::nullopt;
+  }
+  if (*kty == "EC") {
+    return parse_ec_jwk(jwk, *kid, problem);
   }
   if (*kty != "RSA") {
     problem = "key " + echo(*kid) + " has unsupported kty " + echo(*kty);
@@ -110,7 +131,7 @@ std::optional<KeySet> parse_jwks(const std::string& text, std::string& problem) 
     }
   }
   if (keys.empty()) {
-    problem = "the document holds no usable RS256 signing key";
+    problem = "the document holds no usable RS256 or ES256 signing key";
     return std::nullopt;
   }
   return keys;
@@ -163,17 +184,42 @@ std::optional<system_clock::time_point> numeric_date(const nlohmann::json& claim
       std::chrono::seconds(static_cast<std::int64_t>(std::floor(value))));
 }
 
-bool audience_matches(const nlohmann::json& claims, const std::string& audience) {
+bool audience_matches(const nlohmann::json& claims, const VerifierSettings& settings) {
   const auto aud = claims.find("aud");
   if (aud == claims.end()) {
     return false;
   }
+  const auto accepted = [&](const nlohmann::json& entry) {
+    return entry.is_string() &&
+           (entry == settings.audience ||
+            std::find(settings.other_audiences.begin(), settings.other_audiences.end(),
+                      entry.get<std::string>()) != settings.other_audiences.end());
+  };
   if (aud->is_string()) {
-    return *aud == audience;
+    return accepted(*aud);
   }
-  return aud->is_array() && std::any_of(aud->begin(), aud->end(), [&](const auto& entry) {
-           return entry.is_string() && entry == audience;
-         });
+  return aud->is_array() && std::any_of(aud->begin(), aud->end(), accepted);
+}
+
+// nullopt when the binding holds (or none is asked for), otherwise why it does not.
+std::optional<std::string> file_binding_problem(const nlohmann::json& claims,
+                                                const std::optional<FileBinding>& file,
+                                                bool required) {
+  const auto file_id = claims.find(kFileIdClaim);
+  const auto sha256 = claims.find(kFileSha256Claim);
+  const bool bound = file_id != claims.end() || sha256 != claims.end();
+  if (!file || (!bound && !required)) {
+    return std::nullopt;
+  }
+  if (!bound) {
+    return "token is not bound to a file, and file binding is required";
+  }
+  // A token bound to one file authorizes exactly that file: both claims must match.
+  if (file_id == claims.end() || sha256 == claims.end() || *file_id != file->file_id ||
+      *sha256 != file->sha256) {
+    return "token is bound to another file than " + echo(file->file_id);
+  }
+  return std::nullopt;
 }
 
 // Scope values and authorities, or nullopt when either claim has the wrong shape.
@@ -215,6 +261,7 @@ std::string_view error_category(TokenStatus status) {
     case TokenStatus::kExpired:
       return "token-expired";
     case TokenStatus::kMissingAuthority:
+    case TokenStatus::kWrongFile:
       return "forbidden";
     default:
       return "unauthorized";
@@ -245,6 +292,12 @@ std::string_view status_name(TokenStatus status) {
       return "not-yet-valid";
     case TokenStatus::kMissingAuthority:
       return "missing-authority";
+    case TokenStatus::kWrongFile:
+      return "wrong-file";
+    case TokenStatus::kRevoked:
+      return "revoked";
+    case TokenStatus::kRevocationUnknown:
+      return "revocation-unknown";
   }
   return "unknown";
 }
@@ -309,7 +362,9 @@ struct TokenVerifier::Impl {
     return keys->size();
   }
 
-  VerifyResult check_claims(nlohmann::json claims, std::string_view required_authority) const;
+  VerifyResult check_claims(nlohmann::json claims, std::string_view required_authority,
+                            const std::optional<FileBinding>& file) const;
+  VerifyResult check_revocation(std::string_view token, VerifyResult verified) const;
 
   const VerifierSettings settings;
   const JwksFetcher fetcher;
@@ -323,7 +378,8 @@ struct TokenVerifier::Impl {
 };
 
 VerifyResult TokenVerifier::Impl::check_claims(nlohmann::json claims,
-                                               std::string_view required_authority) const {
+                                               std::string_view required_authority,
+                                               const std::optional<FileBinding>& file) const {
   const auto issuer = claims.find("iss");
   if (issuer == claims.end() || *issuer != settings.issuer) {
     return reject(TokenStatus::kWrongIssuer, issuer == claims.end() ? "token has no issuer"
@@ -331,7 +387,7 @@ VerifyResult TokenVerifier::Impl::check_claims(nlohmann::json claims,
                                                                           " is not the expected '" +
                                                                           settings.issuer + "'");
   }
-  if (!audience_matches(claims, settings.audience)) {
+  if (!audience_matches(claims, settings)) {
     return reject(TokenStatus::kWrongAudience,
                   "audience " + (claims.contains("aud") ? echo(claims["aud"]) : "(none)") +
                       " does not include '" + settings.audience + "'");
@@ -385,6 +441,9 @@ VerifyResult TokenVerifier::Impl::check_claims(nlohmann::json claims,
     return reject(TokenStatus::kMissingAuthority,
                   "token lacks the authority '" + std::string(required_authority) + "'");
   }
+  if (auto problem = file_binding_problem(claims, file, settings.require_file_binding)) {
+    return reject(TokenStatus::kWrongFile, std::move(*problem));
+  }
 
   VerifiedToken verified{
       .subject = subject == claims.end() ? std::string() : subject->get<std::string>(),
@@ -394,6 +453,32 @@ VerifyResult TokenVerifier::Impl::check_claims(nlohmann::json claims,
       .claims = std::move(claims),
   };
   return VerifyResult{TokenStatus::kValid, "valid", std::move(verified)};
+}
+
+VerifyResult TokenVerifier::Impl::check_revocation(std::string_view token,
+                                                   VerifyResult verified) const {
+  if (!verified.ok() || !settings.revocation_check) {
+    return verified;
+  }
+  RevocationState state = RevocationState::kUnknown;
+  try {
+    state = settings.revocation_check(token, *verified.token);
+  } catch (const std::exception& error) {
+    spdlog::warn("revocation check threw ({}); refusing token {}", error.what(),
+                 echo(verified.token->jti));
+  }
+  switch (state) {
+    case RevocationState::kActive:
+      return verified;
+    case RevocationState::kRevoked:
+      return reject(TokenStatus::kRevoked,
+                    "token " + echo(verified.token->jti) + " was revoked or is not active");
+    case RevocationState::kUnknown:
+      break;
+  }
+  return reject(TokenStatus::kRevocationUnknown,
+                "cannot ask the authorization server whether token " + echo(verified.token->jti) +
+                    " was revoked");
 }
 
 TokenVerifier::TokenVerifier(VerifierSettings settings, JwksFetcher fetcher, Clock clock) {
@@ -408,7 +493,8 @@ TokenVerifier::TokenVerifier(VerifierSettings settings, JwksFetcher fetcher, Clo
 
 TokenVerifier::~TokenVerifier() = default;
 
-VerifyResult TokenVerifier::verify(std::string_view token, std::string_view required_authority) {
+VerifyResult TokenVerifier::verify(std::string_view token, std::string_view required_authority,
+                                   const std::optional<FileBinding>& file) {
   if (token.size() > impl_->settings.max_token_bytes) {
     return reject(TokenStatus::kTooLarge, "token is " + std::to_string(token.size()) +
                                               " bytes; the limit is " +
@@ -446,7 +532,11 @@ VerifyResult TokenVerifier::verify(std::string_view token, std::string_view requ
     return reject(TokenStatus::kBadAlgorithm, "algorithm " + echo(*alg) + " does not match key " +
                                                   echo(*kid) + " (" + key->algorithm + ")");
   }
-  if (!openssl::verify_rs256(*key->key, decoded.signing_input, decoded.signature)) {
+  const bool signature_valid =
+      key->algorithm == "ES256"
+          ? openssl::verify_es256(*key->key, decoded.signing_input, decoded.signature)
+          : openssl::verify_rs256(*key->key, decoded.signing_input, decoded.signature);
+  if (!signature_valid) {
     return reject(TokenStatus::kBadSignature, "signature does not verify with key " + echo(*kid));
   }
 
@@ -454,7 +544,8 @@ VerifyResult TokenVerifier::verify(std::string_view token, std::string_view requ
   if (claims.is_discarded() || !claims.is_object()) {
     return reject(TokenStatus::kMalformed, "token payload is not a JSON object");
   }
-  return impl_->check_claims(std::move(claims), required_authority);
+  return impl_->check_revocation(token,
+                                 impl_->check_claims(std::move(claims), required_authority, file));
 }
 
 }  // namespace claimcheck::token

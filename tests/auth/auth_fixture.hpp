@@ -34,6 +34,8 @@ inline AuthSettings test_settings(const std::filesystem::path& keys_dir) {
   AuthSettings settings;
   settings.issuer = kIssuer;
   settings.keys_dir = keys_dir;
+  settings.revocation_file = keys_dir / "revoked-tokens";
+  settings.clients_file = keys_dir / "clients.yaml";
   settings.clients = {
       {.id = "sender", .secret_hash = sender_hash(), .scopes = {"files.send", "files.read"}},
       {.id = "worker",
@@ -75,6 +77,10 @@ class RunningAuthServer {
   [[nodiscard]] std::uint64_t authentication_failures() {
     return metrics_.counter("claimcheck_auth_client_authentication_failures_total", "").value();
   }
+  [[nodiscard]] std::uint64_t counter(const std::string& name) {
+    return metrics_.counter(name, "").value();
+  }
+  [[nodiscard]] std::string metrics_text() const { return metrics_.render(); }
   [[nodiscard]] const AuthServer& server() const { return server_; }
 
  private:

@@ -36,6 +36,21 @@ TEST(SecretHash, VerifiesOnlyTheRightSecret) {
   EXPECT_NE(hash_secret("s3cret"), hash) << "each hash has its own salt";
 }
 
+TEST(VerifiedSecretCache, RemembersOnlyTheSecretThatMatchedUnderTheSameHash) {
+  VerifiedSecretCache cache(std::chrono::seconds(60));
+  cache.remember("client", "s3cret", "hash-1");
+
+  EXPECT_TRUE(cache.contains("client", "s3cret", "hash-1"));
+  EXPECT_FALSE(cache.contains("client", "s3cret ", "hash-1"));
+  EXPECT_FALSE(cache.contains("client", "s3cret", "hash-2")) << "a changed hash is checked anew";
+  EXPECT_FALSE(cache.contains("other", "s3cret", "hash-1"));
+  EXPECT_FALSE(cache.contains("clien", "ts3cret", "hash-1")) << "no ambiguity at the joins";
+
+  VerifiedSecretCache expired(std::chrono::seconds(0));
+  expired.remember("client", "s3cret", "hash-1");
+  EXPECT_FALSE(expired.contains("client", "s3cret", "hash-1"));
+}
+
 // The committed demo configuration must load, and its hashes must match the demo secrets the
 // README and the other services' configurations name.
 TEST(AuthSettings, DemoConfigurationHoldsTheDemoClients) {
@@ -76,7 +91,7 @@ TEST(AuthSettings, BadClientEntriesNameTheKey) {
             std::string::npos);
   EXPECT_NE(error_of(config_from(dir, "clients:\n  - secret-hash: x\n")).find("clients[0].id"),
             std::string::npos);
-  const std::string hash = sender_hash();
+  const std::string& hash = sender_hash();
   EXPECT_NE(error_of(config_from(dir, "clients:\n  - {id: a, secret-hash: '" + hash +
                                           "'}\n  - {id: a, secret-hash: '" + hash + "'}\n"))
                 .find("clients[1].id"),
@@ -87,6 +102,25 @@ TEST(AuthSettings, BadClientEntriesNameTheKey) {
             std::string::npos);
   EXPECT_NE(error_of(config_from(dir, "token:\n  lifetime: 0s\n")).find("token.lifetime"),
             std::string::npos);
+  EXPECT_NE(error_of(config_from(dir, "clients:\n  - {id: a, secret-hash: '" + hash +
+                                          "', token-lifetime: 48h}\n"))
+                .find("clients[0].token-lifetime"),
+            std::string::npos);
+  EXPECT_NE(error_of(config_from(dir, "keys:\n  algorithm: HS256\n")).find("keys.algorithm"),
+            std::string::npos);
+  EXPECT_NE(error_of(config_from(dir, "public-url: auth:9000\n")).find("public-url"),
+            std::string::npos);
+}
+
+TEST(AuthSettings, ReadsPerClientLifetimeAndKeyAlgorithm) {
+  const TempDir dir;
+  const auto settings = AuthSettings::from_config(
+      config_from(dir, "keys:\n  algorithm: ES256\nclients:\n  - {id: a, secret-hash: '" +
+                           sender_hash() + "', token-lifetime: 90s, audience: reports}\n"));
+
+  EXPECT_EQ(settings.key_algorithm, "ES256");
+  EXPECT_EQ(settings.clients.at(0).token_lifetime, std::chrono::seconds(90));
+  EXPECT_EQ(settings.clients.at(0).audience, "reports");
 }
 
 }  // namespace

@@ -70,6 +70,29 @@ TEST_F(TokenClientTest, CachesTheTokenAcrossCalls) {
   EXPECT_EQ(auth_.tokens_issued(), 2u);
 }
 
+TEST_F(TokenClientTest, BoundTokensAreFreshAndCarryTheFile) {
+  TokenClient client([&] { return auth_.url("/oauth2/token"); }, "sender", kSenderSecret,
+                     "files.send", milliseconds(5000));
+  const FileBinding file{.file_id = "file-1", .sha256 = std::string(64, 'e')};
+
+  const auto claims_of = [](const std::string& token) {
+    const auto first_dot = token.find('.');
+    const auto payload =
+        base64url_decode(token.substr(first_dot + 1, token.rfind('.') - first_dot - 1));
+    return payload ? nlohmann::json::parse(*payload) : nlohmann::json();
+  };
+
+  const std::string first = client.access_token_for(file);
+  const std::string second = client.access_token_for(file);
+
+  EXPECT_NE(first, second) << "a bound token is minted per message, never cached";
+  EXPECT_EQ(claims_of(first)[kFileIdClaim], "file-1");
+  EXPECT_EQ(claims_of(first)[kFileSha256Claim], file.sha256);
+  EXPECT_FALSE(claims_of(client.access_token()).contains(kFileIdClaim))
+      << "the cached token stays unbound";
+  EXPECT_EQ(claims_of(client.access_token())["sub"], "sender");
+}
+
 TEST_F(TokenClientTest, SecretsWithReservedCharactersWork) {
   TokenClient client([&] { return auth_.url("/oauth2/token"); }, "worker", kWorkerSecret, "",
                      milliseconds(5000));

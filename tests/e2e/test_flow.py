@@ -127,13 +127,23 @@ class FlowTest(unittest.TestCase):
         self.assertLess(result.seconds, 30)
 
     def test_untrusted_reply_fails_its_request_at_once(self):
-        # The client expects another issuer, so the resource server's genuine reply cannot be
+        # The client expects another audience, so the resource server's genuine reply cannot be
         # trusted: the request must fail promptly, saying why, and leave nothing in the store.
-        result = self.send("--set", "auth.issuer=some-other-issuer", "send",
+        result = self.send("--set", "auth.audience=some-other-audience", "send",
                            str(self.write("d.txt", b"d")))
         self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
         self.assertIn("FAIL  d.txt  the reply was rejected", result.stdout)
         self.assertLess(result.seconds, 30)
+        self.assertEqual(self.stored_file_count(), 0)
+
+    def test_auth_server_claiming_another_issuer_gets_no_secret(self):
+        # A client that expects another issuer than the registered auth server claims (a stale
+        # or mistaken registration) refuses to send its secret there, and says so.
+        result = self.send("--set", "auth.issuer=some-other-issuer", "send",
+                           str(self.write("e.txt", b"e")))
+        self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
+        self.assertIn("not sending credentials", result.stderr)
+        self.assertIn("some-other-issuer", result.stderr)
         self.assertEqual(self.stored_file_count(), 0)
 
     def test_a_taken_port_is_refused_not_shared(self):

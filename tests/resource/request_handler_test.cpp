@@ -110,6 +110,31 @@ TEST_P(RequestHandlerTest, TokenThatExpiredInTheQueueGetsTokenExpired) {
   EXPECT_TRUE(reply.result.empty());
 }
 
+// A token minted for one file (file_id and file_sha256 claims) authorizes only that file.
+TEST_P(RequestHandlerTest, TokenBoundToAnotherFileIsForbidden) {
+  const auto first = request_for("first file");
+  auto second = request_for("second file");
+  const auto bound_to = [&](const message::FileRequest& target) {
+    const auto now = std::chrono::duration_cast<seconds>(system_clock::now().time_since_epoch());
+    return token::sign_jwt({{"iss", "test-issuer"},
+                            {"aud", "claimcheck"},
+                            {"exp", (now + seconds(300)).count()},
+                            {"scope", "files.send"},
+                            {token::kFileIdClaim, target.file_id},
+                            {token::kFileSha256Claim, target.sha256}},
+                           key_);
+  };
+
+  second.token = bound_to(first);
+  const auto refused = handle(second);
+  second.token = bound_to(second);
+  const auto accepted = handle(second);
+
+  EXPECT_EQ(refused.error_code, "forbidden");
+  EXPECT_TRUE(refused.result.empty());
+  EXPECT_TRUE(accepted.ok()) << accepted.error;
+}
+
 TEST_P(RequestHandlerTest, TokenWithoutSendAuthorityIsForbidden) {
   auto request = request_for("data");
   request.token = token("files.reply");

@@ -1,6 +1,9 @@
 #include "claimcheck/token/signing_key.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <unistd.h>
 
@@ -112,6 +115,57 @@ TEST(SignJwt, HeaderNamesAlgorithmTypeAndKid) {
   EXPECT_EQ(header["kid"], key.kid());
   EXPECT_EQ(decode_segment(token, 1)["sub"], "demo-client");
   EXPECT_THROW(sign_jwt(nlohmann::json::array(), key), std::invalid_argument);
+}
+
+TEST(SigningKey, Es256KeyHasAP256JwkAndItsThumbprintAsKid) {
+  const SigningKey key = SigningKey::generate_es256();
+  const nlohmann::json jwk = key.public_jwk();
+
+  const std::string canonical = R"({"crv":"P-256","kty":"EC","x":")" + jwk["x"].get<std::string>() +
+                                R"(","y":")" + jwk["y"].get<std::string>() + R"("})";
+  std::string digest(SHA256_DIGEST_LENGTH, '\0');
+  SHA256(reinterpret_cast<const unsigned char*>(canonical.data()), canonical.size(),
+         reinterpret_cast<unsigned char*>(digest.data()));
+
+  EXPECT_EQ(key.algorithm(), "ES256");
+  EXPECT_EQ(key.kid(), base64url_encode(digest));
+  EXPECT_EQ(jwk["kty"], "EC");
+  EXPECT_EQ(jwk["alg"], "ES256");
+  EXPECT_EQ(base64url_decode(jwk["x"].get<std::string>())->size(), 32u);
+  EXPECT_EQ(base64url_decode(jwk["y"].get<std::string>())->size(), 32u);
+  EXPECT_FALSE(jwk.contains("d"));
+  // JWS ES256 signatures are R || S, 64 bytes, not DER.
+  const std::string token = sign_jwt({{"sub", "x"}}, key);
+  EXPECT_EQ(base64url_decode(token.substr(token.rfind('.') + 1))->size(), 64u);
+  EXPECT_EQ(decode_segment(token, 0)["alg"], "ES256");
+}
+
+TEST(SigningKey, Es256KeySurvivesARestartAndAnExistingKeyKeepsItsAlgorithm) {
+  const TempDir dir;
+  const std::string kid = load_or_create_key(dir.path(), kEs256).kid();
+
+  const SigningKey reloaded = load_or_create_key(dir.path(), kRs256);
+
+  EXPECT_EQ(reloaded.kid(), kid);
+  EXPECT_EQ(reloaded.algorithm(), "ES256");
+  EXPECT_EQ(mode_of(dir.path() / kSigningKeyFileName),
+            fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_THROW(SigningKey::generate("HS256"), std::invalid_argument);
+}
+
+TEST(SigningKey, EcKeyOnAnotherCurveIsRefused) {
+  const TempDir dir;
+  fs::create_directories(dir.path());
+  const fs::path file = dir.path() / "p384.pem";
+  EVP_PKEY* key = EVP_EC_gen("P-384");
+  ASSERT_NE(key, nullptr);
+  FILE* out = std::fopen(file.c_str(), "w");
+  ASSERT_NE(out, nullptr);
+  PEM_write_PrivateKey(out, key, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(out);
+  EVP_PKEY_free(key);
+
+  EXPECT_THROW((void)SigningKey::load_pem(file), KeyError);
 }
 
 }  // namespace

@@ -204,6 +204,7 @@ TEST_F(VerifierTest, UnknownKidRefreshesAtMostOncePerInterval) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
 
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&] {
       for (int j = 0; j < 5; ++j) {
@@ -265,10 +266,19 @@ TEST_F(VerifierTest, RejectsNonStrictBase64urlBeforeParsing) {
   const std::string header = genuine.substr(0, first_dot);
   const std::string rest = genuine.substr(first_dot);
 
+  const auto join = [](std::initializer_list<std::string_view> parts) {
+    std::string joined;
+    for (const auto part : parts) {
+      joined += part;
+    }
+    return joined;
+  };
+  const std::string head = header.substr(0, 4);
+  const std::string tail = header.substr(5);
+
   for (const std::string& token :
-       {header + "=" + rest, header + "==" + rest,
-        header.substr(0, 4) + "+" + header.substr(5) + rest,
-        header.substr(0, 4) + "/" + header.substr(5) + rest, genuine + "=", header + " " + rest}) {
+       {join({header, "=", rest}), join({header, "==", rest}), join({head, "+", tail, rest}),
+        join({head, "/", tail, rest}), join({genuine, "="}), join({header, " ", rest})}) {
     const VerifyResult result = verifier.verify(token, "");
     EXPECT_EQ(result.status, TokenStatus::kMalformed) << result.reason;
   }
@@ -367,6 +377,205 @@ TEST_F(VerifierTest, AuthoritiesComeFromScopeArrayAndAuthoritiesClaim) {
   EXPECT_EQ(result.token->authorities, (std::vector<std::string>{"files.send", "files.reply"}));
   body["scope"] = 42;
   EXPECT_EQ(verifier.verify(sign_jwt(body, *old_key_), "").status, TokenStatus::kMalformed);
+}
+
+TEST_F(VerifierTest, OtherAudiencesAreAcceptedToo) {
+  VerifierSettings settings{.issuer = kIssuer, .audience = kAudience};
+  settings.other_audiences = {"reports"};
+  TokenVerifier verifier(settings, jwks_.fetcher());
+  nlohmann::json body = claims();
+
+  body["aud"] = "reports";
+  EXPECT_TRUE(verifier.verify(sign_jwt(body, *old_key_), "").ok());
+  body["aud"] = {"x", "reports"};
+  EXPECT_TRUE(verifier.verify(sign_jwt(body, *old_key_), "").ok());
+  body["aud"] = "billing";
+  EXPECT_EQ(verifier.verify(sign_jwt(body, *old_key_), "").status, TokenStatus::kWrongAudience);
+}
+
+TEST_F(VerifierTest, RevocationCheckIsAskedLastAndItsAnswerDecides) {
+  std::atomic<int> asked{0};
+  RevocationState answer = RevocationState::kActive;
+  VerifierSettings settings{.issuer = kIssuer, .audience = kAudience};
+  settings.revocation_check = [&](std::string_view, const VerifiedToken& verified) {
+    ++asked;
+    EXPECT_EQ(verified.jti, "jti-1");
+    return answer;
+  };
+  TokenVerifier verifier(settings, jwks_.fetcher());
+  const std::string token = sign_jwt(claims(), *old_key_);
+
+  EXPECT_TRUE(verifier.verify(token, "files.send").ok());
+  answer = RevocationState::kRevoked;
+  EXPECT_EQ(verifier.verify(token, "files.send").status, TokenStatus::kRevoked);
+  answer = RevocationState::kUnknown;
+  const VerifyResult unknown = verifier.verify(token, "files.send");
+  EXPECT_EQ(unknown.status, TokenStatus::kRevocationUnknown);
+  EXPECT_EQ(error_category(unknown.status), "unauthorized");
+  EXPECT_EQ(asked, 3);
+
+  // A token refused for its own faults never costs a round trip to the auth server.
+  EXPECT_EQ(verifier.verify(token, "files.reply").status, TokenStatus::kMissingAuthority);
+  EXPECT_EQ(verifier.verify(sign_jwt(claims(), stranger_key()), "").status,
+            TokenStatus::kUnknownKey);
+  EXPECT_EQ(asked, 3);
+}
+
+TEST_F(VerifierTest, FileBindingMustMatchTheFileItArrivedWith) {
+  const FileBinding file{.file_id = "file-1", .sha256 = std::string(64, 'a')};
+  nlohmann::json bound = claims();
+  bound[kFileIdClaim] = file.file_id;
+  bound[kFileSha256Claim] = file.sha256;
+  auto verifier = make_verifier();
+
+  EXPECT_TRUE(verifier.verify(sign_jwt(bound, *old_key_), "files.send", file).ok());
+  EXPECT_TRUE(verifier.verify(sign_jwt(claims(), *old_key_), "files.send", file).ok())
+      << "binding is off by default: an unbound token still passes";
+  const VerifyResult other_id =
+      verifier.verify(sign_jwt(bound, *old_key_), "files.send", FileBinding{"file-2", file.sha256});
+  const VerifyResult other_content = verifier.verify(
+      sign_jwt(bound, *old_key_), "files.send", FileBinding{file.file_id, std::string(64, 'b')});
+  EXPECT_EQ(other_id.status, TokenStatus::kWrongFile);
+  EXPECT_EQ(other_content.status, TokenStatus::kWrongFile);
+  EXPECT_EQ(error_category(other_id.status), "forbidden");
+  nlohmann::json half_bound = claims();
+  half_bound[kFileIdClaim] = file.file_id;
+  EXPECT_EQ(verifier.verify(sign_jwt(half_bound, *old_key_), "files.send", file).status,
+            TokenStatus::kWrongFile);
+}
+
+TEST_F(VerifierTest, RequiredFileBindingRefusesUnboundTokens) {
+  VerifierSettings settings{.issuer = kIssuer, .audience = kAudience};
+  settings.require_file_binding = true;
+  TokenVerifier verifier(settings, jwks_.fetcher());
+  const FileBinding file{.file_id = "file-1", .sha256 = std::string(64, 'a')};
+
+  const VerifyResult unbound = verifier.verify(sign_jwt(claims(), *old_key_), "files.send", file);
+
+  EXPECT_EQ(unbound.status, TokenStatus::kWrongFile) << unbound.reason;
+}
+
+TEST_F(VerifierTest, AcceptsEs256TokensFromAnEcKey) {
+  const SigningKey ec_key = SigningKey::generate_es256();
+  jwks_.serve(jwks_of({old_key_, &ec_key}));
+  auto verifier = make_verifier();
+
+  const VerifyResult result = verifier.verify(sign_jwt(claims(), ec_key), "files.send");
+
+  ASSERT_TRUE(result.ok()) << result.reason;
+  EXPECT_TRUE(verifier.verify(sign_jwt(claims(), *old_key_), "files.send").ok());
+}
+
+// The algorithm is the key's: an RS256 header on an EC key, or the reverse, is refused before
+// any signature check; a DER-encoded or truncated ES256 signature does not verify.
+TEST_F(VerifierTest, Es256IsPinnedToEcKeysAndItsSignatureFormat) {
+  const SigningKey ec_key = SigningKey::generate_es256();
+  jwks_.serve(jwks_of({old_key_, &ec_key}));
+  auto verifier = make_verifier();
+  const std::string genuine = sign_jwt(claims(), ec_key);
+  const auto relabel = [&](const std::string& token, const char* alg, const std::string& kid) {
+    const nlohmann::json header = {{"alg", alg}, {"typ", "JWT"}, {"kid", kid}};
+    return base64url_encode(header.dump()) + token.substr(token.find('.'));
+  };
+  const std::string rsa_genuine = sign_jwt(claims(), *old_key_);
+  const auto signature = *base64url_decode(genuine.substr(genuine.rfind('.') + 1));
+  const std::string truncated =
+      genuine.substr(0, genuine.rfind('.') + 1) + base64url_encode(signature.substr(0, 63));
+  const std::string doubled =
+      genuine.substr(0, genuine.rfind('.') + 1) + base64url_encode(signature + signature);
+
+  EXPECT_EQ(verifier.verify(relabel(genuine, "RS256", ec_key.kid()), "").status,
+            TokenStatus::kBadAlgorithm);
+  EXPECT_EQ(verifier.verify(relabel(rsa_genuine, "ES256", old_key_->kid()), "").status,
+            TokenStatus::kBadAlgorithm);
+  EXPECT_EQ(verifier.verify(relabel(genuine, "ES384", ec_key.kid()), "").status,
+            TokenStatus::kBadAlgorithm);
+  EXPECT_EQ(verifier.verify(truncated, "").status, TokenStatus::kBadSignature);
+  EXPECT_EQ(verifier.verify(doubled, "").status, TokenStatus::kBadSignature);
+}
+
+// An EC key whose point is not on P-256 (an invalid-curve attack) never enters the key set.
+TEST_F(VerifierTest, EcKeyOffTheCurveIsSkipped) {
+  const SigningKey ec_key = SigningKey::generate_es256();
+  nlohmann::json jwk = ec_key.public_jwk();
+  std::string y = *base64url_decode(jwk["y"].get<std::string>());
+  y[31] = static_cast<char>(y[31] ^ 1);
+  jwk["y"] = base64url_encode(y);
+  jwks_.serve(nlohmann::json{{"keys", {old_key_->public_jwk(), jwk}}}.dump());
+  auto verifier = make_verifier();
+
+  EXPECT_EQ(verifier.verify(sign_jwt(claims(), ec_key), "").status, TokenStatus::kUnknownKey);
+  EXPECT_TRUE(verifier.verify(sign_jwt(claims(), *old_key_), "").ok());
+}
+
+// Keys named by the token itself (jwk, jku, x5u headers) are never trusted or fetched: only the
+// configured key set counts, so a token carrying the attacker's own key is an unknown key.
+TEST_F(VerifierTest, IgnoresKeysTheTokenBringsAlong) {
+  auto verifier = make_verifier();
+  ASSERT_TRUE(verifier.verify(sign_jwt(claims(), *old_key_), "").ok());
+  const SigningKey& attacker = stranger_key();
+  const std::string genuine = sign_jwt(claims(), attacker);
+  const auto with_header = [&](const nlohmann::json& extra) {
+    nlohmann::json header = {{"alg", "RS256"}, {"typ", "JWT"}, {"kid", attacker.kid()}};
+    header.update(extra);
+    const std::string signing_input =
+        base64url_encode(header.dump()) +
+        genuine.substr(genuine.find('.'), genuine.rfind('.') - genuine.find('.'));
+    return signing_input + "." + base64url_encode(attacker.sign(signing_input));
+  };
+  const int calls_before = jwks_.calls();
+
+  for (const nlohmann::json& extra : {nlohmann::json{{"jwk", attacker.public_jwk()}},
+                                      nlohmann::json{{"jku", "http://attacker.test/jwks"}},
+                                      nlohmann::json{{"x5u", "http://attacker.test/cert.pem"}}}) {
+    const VerifyResult result = verifier.verify(with_header(extra), "");
+    EXPECT_EQ(result.status, TokenStatus::kUnknownKey) << extra.dump();
+  }
+  EXPECT_LE(jwks_.calls(), calls_before + 1) << "only the configured key set is ever fetched";
+}
+
+TEST_F(VerifierTest, RejectsCriticalHeadersMissingKidAndNonNumericDates) {
+  auto verifier = make_verifier();
+  const std::string genuine = sign_jwt(claims(), *old_key_);
+  const auto relabel = [&](const nlohmann::json& header) {
+    const std::string signing_input =
+        base64url_encode(header.dump()) +
+        genuine.substr(genuine.find('.'), genuine.rfind('.') - genuine.find('.'));
+    return signing_input + "." + base64url_encode(old_key_->sign(signing_input));
+  };
+  nlohmann::json string_exp = claims();
+  string_exp["exp"] = std::to_string(string_exp["exp"].get<std::int64_t>());
+  nlohmann::json huge_exp = claims();
+  huge_exp["exp"] = 1e300;
+
+  EXPECT_EQ(
+      verifier.verify(relabel({{"alg", "RS256"}, {"kid", old_key_->kid()}, {"crit", {"exp"}}}), "")
+          .status,
+      TokenStatus::kMalformed);
+  EXPECT_EQ(verifier.verify(relabel({{"alg", "RS256"}}), "").status, TokenStatus::kUnknownKey);
+  EXPECT_EQ(verifier.verify(sign_jwt(string_exp, *old_key_), "").status, TokenStatus::kMalformed);
+  EXPECT_EQ(verifier.verify(sign_jwt(huge_exp, *old_key_), "").status, TokenStatus::kMalformed);
+}
+
+// A JWKS may hold weak or foreign keys; they never enter the key set.
+TEST_F(VerifierTest, SkipsShortRsaKeysAndKeysNotForSignatures) {
+  nlohmann::json short_key = old_key_->public_jwk();
+  short_key["kid"] = "short";
+  short_key["n"] = base64url_encode(std::string(128, '\xff'));  // a 1024-bit modulus
+  nlohmann::json encryption_key = new_key().public_jwk();
+  encryption_key["use"] = "enc";
+  jwks_.serve(nlohmann::json{{"keys", {old_key_->public_jwk(), short_key, encryption_key}}}.dump());
+  auto verifier = make_verifier();
+
+  const nlohmann::json short_header = {{"alg", "RS256"}, {"typ", "JWT"}, {"kid", "short"}};
+  const std::string signing_input =
+      base64url_encode(short_header.dump()) + "." + base64url_encode(claims().dump());
+  const std::string named_short =
+      signing_input + "." + base64url_encode(old_key_->sign(signing_input));
+
+  EXPECT_TRUE(verifier.verify(sign_jwt(claims(), *old_key_), "").ok());
+  EXPECT_EQ(verifier.verify(named_short, "").status, TokenStatus::kUnknownKey);
+  EXPECT_EQ(verifier.verify(sign_jwt(claims(), new_key()), "").status, TokenStatus::kUnknownKey);
 }
 
 TEST(TokenVerifierSettings, EmptyIssuerOrAudienceIsRefused) {

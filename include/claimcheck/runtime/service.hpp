@@ -10,6 +10,9 @@
 ///   advertise.host       the host other services reach this one at (default 127.0.0.1)
 ///   auth.url             fixed auth server base URL; when empty it is resolved by the registry
 ///   auth.issuer, auth.audience, auth.leeway               what tokens must carry
+///   auth.check-revocation  ask the auth server's introspection endpoint about every token that
+///                          verifies (default false; refuses tokens when auth is unreachable)
+///   auth.require-file-binding  refuse tokens not bound to the file they arrive with (false)
 ///   auth.client-id, auth.client-secret, auth.scope        this service's own credentials
 
 #include <memory>
@@ -41,12 +44,15 @@ void register_service(registry::RegistryClient& registry, const Config& config,
 std::string auth_base_url(const Config& config, registry::RegistryClient& registry);
 
 /// A verifier for tokens from the configured issuer and audience, loading the JWKS from the
-/// auth server found through the registry. `registry` must outlive the verifier.
+/// auth server found through the registry, and only when that server's metadata names the
+/// configured issuer. `registry` and `config` must outlive the verifier.
 std::unique_ptr<token::TokenVerifier> make_token_verifier(const Config& config,
                                                           registry::RegistryClient& registry);
 
-/// A client_credentials token source for this service's own credentials. `registry` must
-/// outlive it. Throws ConfigError when auth.client-id or auth.client-secret is missing.
+/// A client_credentials token source for this service's own credentials; it sends them only to
+/// an auth server whose metadata names the configured auth.issuer (else TokenClientError
+/// "no_endpoint" naming both issuers). `registry` and `config` must outlive it. Throws ConfigError
+/// when auth.client-id or auth.client-secret is missing.
 std::unique_ptr<token::TokenClient> make_token_client(const Config& config,
                                                       registry::RegistryClient& registry);
 

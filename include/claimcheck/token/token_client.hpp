@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "claimcheck/token/verifier.hpp"
+
 namespace claimcheck::token {
 
 /// A token could not be obtained. error_code() is the OAuth2 error the server answered
@@ -42,6 +44,10 @@ class TokenClient {
 
   /// A valid access token; throws TokenClientError when none can be obtained.
   std::string access_token();
+
+  /// A fresh token bound to `file` (its id and SHA-256 as claims), for one message; never
+  /// cached. Throws TokenClientError like access_token().
+  std::string access_token_for(const FileBinding& file);
 
   /// Drops the cached token so the next access_token() fetches a new one (for instance after a
   /// receiver rejected it).

@@ -6,8 +6,9 @@
 /// three strict base64url segments, a JSON header, the algorithm pinned to the key named by
 /// `kid` (`none`, HMAC and any algorithm other than the key's are refused), the signature, then
 /// `iss`, `aud` (a string or an array containing the audience), `exp`, `nbf` and `iat` within
-/// the leeway, and finally the required authority. The claims are parsed only after the
-/// signature has been checked.
+/// the leeway, the required authority, the file binding when one is asked for, and finally, when
+/// a revocation check is configured, whether the authorization server still considers the token
+/// active. The claims are parsed only after the signature has been checked.
 ///
 /// Keys are cached. A token naming an unknown `kid` triggers at most one JWKS fetch per
 /// jwks_min_refresh_interval (across all threads); a failed or empty fetch keeps the keys
@@ -26,12 +27,46 @@
 
 namespace claimcheck::token {
 
+struct VerifiedToken;
+
+/// What the authorization server says about a token that verified locally.
+enum class RevocationState {
+  kActive,
+  kRevoked,
+  /// The server could not be asked (unreachable, error answer); the token is refused, since a
+  /// verifier configured to ask must not accept what it could not check.
+  kUnknown,
+};
+
+/// Asks whether `token` (already verified, its claims in `verified`) was revoked.
+using RevocationCheck =
+    std::function<RevocationState(std::string_view token, const VerifiedToken& verified)>;
+
+/// The file a token must authorize when tokens are bound to one message's file.
+struct FileBinding {
+  std::string file_id;
+  /// Lower-case hex SHA-256 of the file's content.
+  std::string sha256;
+};
+
+/// Claim names of a file binding.
+inline constexpr std::string_view kFileIdClaim = "file_id";
+inline constexpr std::string_view kFileSha256Claim = "file_sha256";
+
 struct VerifierSettings {
   std::string issuer;
   std::string audience;
+  /// Further audiences that satisfy `aud` as well as `audience` does (an authorization server
+  /// introspecting tokens it issued for several audiences).
+  std::vector<std::string> other_audiences{};
   std::chrono::seconds leeway{30};
   std::size_t max_token_bytes = 8192;
   std::chrono::seconds jwks_min_refresh_interval{30};
+  /// When true, verify() refuses a token that carries no file binding, or one for another file,
+  /// whenever the caller names the file. Off by default: tokens are then reusable per client.
+  bool require_file_binding = false;
+  /// Empty: no revocation check (tokens are trusted until they expire).
+  RevocationCheck revocation_check{};
 };
 
 enum class TokenStatus {
@@ -46,10 +81,15 @@ enum class TokenStatus {
   kExpired,
   kNotYetValid,
   kMissingAuthority,
+  /// The token names another file than the one it arrived with, or none when one is required.
+  kWrongFile,
+  kRevoked,
+  /// A revocation check was configured and could not be made.
+  kRevocationUnknown,
 };
 
-/// The error category an error reply carries: kExpired -> "token-expired",
-/// kMissingAuthority -> "forbidden", kValid -> "ok", every other status -> "unauthorized".
+/// The error category an error reply carries: kExpired -> "token-expired", kMissingAuthority
+/// and kWrongFile -> "forbidden", kValid -> "ok", every other status -> "unauthorized".
 std::string_view error_category(TokenStatus status);
 
 /// A stable name for logs and metrics ("expired", "bad-signature", ...).
@@ -82,6 +122,31 @@ using JwksFetcher = std::function<std::optional<std::string>()>;
 /// URL. Throws std::invalid_argument at once when `jwks_url` is not an http(s) URL.
 JwksFetcher http_jwks_fetcher(std::string jwks_url, std::chrono::milliseconds timeout);
 
+/// The issuer named by the RFC 8414 metadata (/.well-known/oauth-authorization-server) of the
+/// authorization server at `base_url`, or nullopt with a warning when it cannot be read.
+std::optional<std::string> advertised_issuer(const std::string& base_url,
+                                             std::chrono::milliseconds timeout);
+
+/// Loads the JWKS of an authorization server found at run time (through service discovery), but
+/// only from one that claims the expected issuer: GETs `<base>/.well-known/oauth-authorization-
+/// server`, requires its "issuer" to equal `issuer`, then GETs `<base>/oauth2/jwks`. The base URL
+/// is asked of `base_url` on every fetch; nullopt from it, a different issuer, or any network or
+/// format failure gives nullopt with a warning (so the verifier keeps its cached keys). This stops
+/// a misregistered or stale server from replacing the keys; it cannot stop a deliberate impostor
+/// that copies the metadata, which only a pinned URL or TLS can.
+JwksFetcher issuer_checked_jwks_fetcher(std::function<std::optional<std::string>()> base_url,
+                                        std::string issuer, std::chrono::milliseconds timeout);
+
+/// A RevocationCheck that asks the RFC 7662 introspection endpoint `introspection_url`,
+/// authenticating with client_secret_basic as `client_id`; `timeout` bounds every network wait.
+/// A 200 answer with "active": true is kActive, "active": false kRevoked, anything else kUnknown
+/// (with a warning naming the URL, never the token). Throws std::invalid_argument when the URL
+/// is not http(s).
+RevocationCheck http_introspection_check(std::string introspection_url,
+                                         const std::string& client_id,
+                                         const std::string& client_secret,
+                                         std::chrono::milliseconds timeout);
+
 /// The wall clock the verifier compares exp/nbf/iat with; injectable for tests.
 using Clock = std::function<std::chrono::system_clock::time_point()>;
 
@@ -95,8 +160,11 @@ class TokenVerifier {
   TokenVerifier(const TokenVerifier&) = delete;
   TokenVerifier& operator=(const TokenVerifier&) = delete;
 
-  /// Checks `token`; an empty `required_authority` requires none.
-  VerifyResult verify(std::string_view token, std::string_view required_authority);
+  /// Checks `token`; an empty `required_authority` requires none. When `file` is given and the
+  /// token carries a file binding, the binding must name that file; with require_file_binding
+  /// the token must carry one.
+  VerifyResult verify(std::string_view token, std::string_view required_authority,
+                      const std::optional<FileBinding>& file = std::nullopt);
 
  private:
   struct Impl;
