@@ -14,14 +14,14 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <cerrno>
 #include <system_error>
 
 #include "claimcheck/common/config.hpp"
@@ -35,6 +35,11 @@ using namespace claimcheck;
 constexpr int kDone = 0;
 constexpr int kFileFailed = 1;
 constexpr int kCouldNotRun = 2;
+
+/// One JSON line; names that are not UTF-8 (a file name is any bytes) get U+FFFD.
+std::string json_line(const nlohmann::json& document) {
+  return document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 nlohmann::json to_json(const store::FileInfo& info) {
   nlohmann::json record = {{"id", info.id},
@@ -55,48 +60,70 @@ nlohmann::json to_json(const store::FileInfo& info) {
   return record;
 }
 
-/// Writes to a temporary file beside `path` and renames it into place only once the store has
-/// verified the whole file, so a damaged file never appears under its name.
+/// Writes to a fresh temporary file beside `path` and renames it into place only once the store
+/// has verified the whole file, so a damaged file never appears under its name and two runs
+/// never write into one file. `path` must not exist or be a regular file: replacing a device
+/// or a symbolic link such as /dev/null would destroy it.
 class VerifiedFileSink final : public ByteSink {
  public:
-  explicit VerifiedFileSink(std::filesystem::path path)
-      : path_(std::move(path)), partial_(path_.string() + ".partial") {
-    out_.open(partial_, std::ios::binary | std::ios::trunc);
-    if (!out_) {
+  explicit VerifiedFileSink(std::filesystem::path path) : path_(std::move(path)) {
+    std::error_code error;
+    const auto status = std::filesystem::symlink_status(path_, error);
+    if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+      throw std::runtime_error("'" + path_.string() +
+                               "' exists and is not a regular file; give a new file name or -");
+    }
+    std::string pattern = path_.string() + ".partial-XXXXXX";
+    const int fd = ::mkstemp(pattern.data());
+    if (fd < 0) {
       throw std::system_error(errno, std::generic_category(),
-                              "cannot write '" + partial_.string() + "'");
+                              "cannot create a temporary file beside '" + path_.string() + "'");
+    }
+    partial_ = pattern;
+    out_ = ::fdopen(fd, "wb");
+    if (out_ == nullptr) {
+      ::close(fd);
+      discard();
+      throw std::system_error(errno, std::generic_category(), "cannot write '" + partial_ + "'");
     }
   }
   ~VerifiedFileSink() override {
+    if (out_ != nullptr) {
+      std::fclose(out_);
+    }
     if (!committed_) {
-      std::error_code ignored;
-      std::filesystem::remove(partial_, ignored);
+      discard();
     }
   }
   VerifiedFileSink(const VerifiedFileSink&) = delete;
   VerifiedFileSink& operator=(const VerifiedFileSink&) = delete;
 
   void write(std::span<const std::byte> bytes) override {
-    out_.write(reinterpret_cast<const char*>(bytes.data()),
-               static_cast<std::streamsize>(bytes.size()));
-    if (!out_) {
-      throw std::runtime_error("cannot write '" + partial_.string() + "'");
+    if (std::fwrite(bytes.data(), 1, bytes.size(), out_) != bytes.size()) {
+      throw std::system_error(errno, std::generic_category(), "cannot write '" + partial_ + "'");
     }
   }
 
   void commit() {
-    out_.close();
-    if (!out_) {
-      throw std::runtime_error("cannot write '" + partial_.string() + "'");
+    const bool flushed = std::fflush(out_) == 0 && ::fsync(::fileno(out_)) == 0;
+    const int closed = std::fclose(out_);
+    out_ = nullptr;
+    if (!flushed || closed != 0) {
+      throw std::system_error(errno, std::generic_category(), "cannot write '" + partial_ + "'");
     }
     std::filesystem::rename(partial_, path_);
     committed_ = true;
   }
 
  private:
+  void discard() noexcept {
+    std::error_code ignored;
+    std::filesystem::remove(partial_, ignored);
+  }
+
   std::filesystem::path path_;
-  std::filesystem::path partial_;
-  std::ofstream out_;
+  std::string partial_;
+  std::FILE* out_ = nullptr;
   bool committed_ = false;
 };
 
@@ -175,7 +202,7 @@ int main(int argc, char** argv) {
       const auto info =
           store->put(name.empty() ? std::filesystem::path(input).filename().string() : name, source,
                      {.content_type = content_type});
-      std::cout << to_json(info).dump() << '\n';
+      std::cout << json_line(to_json(info)) << '\n';
     } else if (*get) {
       if (output == "-") {
         StdoutSink sink;
@@ -184,10 +211,10 @@ int main(int argc, char** argv) {
         VerifiedFileSink sink(output);
         const auto info = store->read(id, sink);
         sink.commit();
-        std::cout << to_json(info).dump() << '\n';
+        std::cout << json_line(to_json(info)) << '\n';
       }
     } else if (*stat) {
-      std::cout << to_json(store->stat(id)).dump() << '\n';
+      std::cout << json_line(to_json(store->stat(id))) << '\n';
     } else if (*remove) {
       if (!store->remove(id)) {
         std::cerr << "claimcheck-store: no file " << id << " in " << store->describe() << '\n';

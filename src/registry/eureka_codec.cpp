@@ -144,7 +144,9 @@ Field normalize_metadata(const json& instance) {
   for (const auto& [key, value] : metadata->items()) {
     // Eureka marks an empty map with its Java class rather than sending no member.
     if (key != "@class") {
-      normalized[key] = value.is_string() ? value.get<std::string>() : value.dump();
+      normalized[key] = value.is_string()
+                            ? value.get<std::string>()
+                            : value.dump(-1, ' ', false, json::error_handler_t::replace);
     }
   }
   return {std::move(normalized), {}};
@@ -188,7 +190,9 @@ Instance instance_from(const json& item) {
     for (const auto& [key, value] : metadata->items()) {
       // Eureka marks an empty map with a Java class name rather than leaving it empty.
       if (key != "@class") {
-        instance.metadata[key] = value.is_string() ? value.get<std::string>() : value.dump();
+        instance.metadata[key] = value.is_string()
+                                     ? value.get<std::string>()
+                                     : value.dump(-1, ' ', false, json::error_handler_t::replace);
       }
     }
   }

@@ -20,7 +20,8 @@ std::string json_key(std::string_view xml_name) {
 }
 
 std::string scalar_text(const json& value) {
-  return value.is_string() ? value.get<std::string>() : value.dump();
+  return value.is_string() ? value.get<std::string>()
+                           : value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 void write_value(pugi::xml_node element, const json& value);

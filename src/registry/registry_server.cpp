@@ -48,12 +48,19 @@ bool wants_xml(const httplib::Request& request) {
   return xml != std::string::npos && (json == std::string::npos || xml < json);
 }
 
+// Text that came in through a query string or XML may hold bytes that are not UTF-8; a reply
+// must still go out (found by the bad-input review: one such metadata value made every JSON
+// view of the registry answer 500).
+std::string json_text(const json& document) {
+  return document.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 void answer_document(const httplib::Request& request, httplib::Response& response,
                      const json& document) {
   if (wants_xml(request)) {
     response.set_content(eureka::to_xml(document), kXml);
   } else {
-    response.set_content(document.dump(), kJson);
+    response.set_content(json_text(document), kJson);
   }
 }
 
@@ -210,7 +217,7 @@ class RegistryServer::Impl {
       response.set_content(std::string(dashboard_html()), "text/html; charset=utf-8");
     });
     server.Get("/dashboard/status", [this](const auto&, auto& response) {
-      response.set_content(status_document().dump(), kJson);
+      response.set_content(json_text(status_document()), kJson);
     });
   }
 
@@ -299,7 +306,7 @@ class RegistryServer::Impl {
     if (!is_replication(request)) {
       if (auto current = registry_.instance(app, id)) {
         replicator_.replicate(
-            {Action::kRegister, app, id, {}, json{{"instance", std::move(*current)}}.dump()});
+            {Action::kRegister, app, id, {}, json_text(json{{"instance", std::move(*current)}})});
       }
     }
   }

@@ -110,6 +110,14 @@ class GridFsStore final : public Store {
           StoreErrc::kInvalidArgument,
           fmt::format("store location is not a usable MongoDB URI: {}", error.message));
     }
+    if (mongoc_uri_has_option(uri.get(), MONGOC_URI_W) &&
+        mongoc_write_concern_get_w(mongoc_uri_get_write_concern(uri.get())) ==
+            MONGOC_WRITE_CONCERN_W_UNACKNOWLEDGED) {
+      // Unacknowledged writes would let a claim go out for a file the server never stored.
+      throw StoreError(StoreErrc::kInvalidArgument,
+                       "store location asks for unacknowledged writes (w=0); claimcheck needs "
+                       "every chunk acknowledged before it sends a claim");
+    }
     set_default_timeout(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, kServerSelectionTimeoutMs);
     set_default_timeout(uri.get(), MONGOC_URI_CONNECTTIMEOUTMS, kConnectTimeoutMs);
     set_default_timeout(uri.get(), MONGOC_URI_SOCKETTIMEOUTMS, kSocketTimeoutMs);

@@ -173,6 +173,21 @@ TEST(RegistryProtocol, MetadataUpdateMergesIntoTheInstance) {
   EXPECT_EQ(put(client, "/eureka/apps/ORDERS/orders-1/metadata"), 400);
 }
 
+// Found by the bad-input review: a metadata value that is not UTF-8 made every JSON view of the
+// registry answer 500 until the instance was cancelled.
+TEST(RegistryProtocol, MetadataThatIsNotUtf8KeepsTheJsonViewsUp) {
+  RunningRegistry registry;
+  auto client = registry.client();
+  ASSERT_EQ(post(client, "ORDERS", eureka_registration("ORDERS", "orders-1")), 204);
+  put(client, "/eureka/apps/ORDERS/orders-1/metadata?zone=%FF");
+  for (const char* path : {"/eureka/apps", "/eureka/apps/ORDERS", "/eureka/apps/delta"}) {
+    const auto reply = client.Get(path, kAcceptJson);
+    ASSERT_TRUE(reply) << path;
+    EXPECT_EQ(reply->status, 200) << path;
+    EXPECT_TRUE(json::accept(reply->body)) << path;
+  }
+}
+
 TEST(RegistryProtocol, InstanceByIdAndVipLookups) {
   RunningRegistry registry;
   auto client = registry.client();

@@ -51,6 +51,11 @@ TEST(OpenStore, BadMongoUriIsRefusedWithoutRepeatingItsPassword) {
   }
 }
 
+// From the bad-input review: with w=0 a put "succeeded" with nothing acknowledged.
+TEST(OpenStore, UnacknowledgedWritesAreRefused) {
+  EXPECT_EQ(open_error("mongodb://127.0.0.1:1/claims?w=0"), StoreErrc::kInvalidArgument);
+}
+
 TEST(OpenStore, UnusableBucketNamesAreRefused) {
   for (const std::string& bucket :
        std::vector<std::string>{"", "a$b", ".fs", std::string(65, 'b')}) {
