@@ -13,6 +13,7 @@
 
 #include "chunk_checks.hpp"
 #include "claimcheck/common/sha256.hpp"
+#include "message_id.hpp"
 #include "mongo.hpp"
 
 namespace claimcheck::store {
@@ -133,6 +134,8 @@ class GridFsStore final : public Store {
     database_ = database != nullptr ? database : kDefaultDatabase;
     files_name_ = bucket_ + ".files";
     chunks_name_ = bucket_ + ".chunks";
+    // Beside the bucket, not in it: GridFS tools only look at .files and .chunks.
+    messages_name_ = bucket_ + ".messages";
     describe_ = describe_uri(uri.get());
 
     pool_.reset(mongoc_client_pool_new(uri.get()));
@@ -201,7 +204,50 @@ class GridFsStore final : public Store {
       }
     }
     result.orphaned_chunks = sweep_orphaned_chunks(now - safety_window);
+
+    mongo::PooledClient client(pool_.get());
+    const mongo::Bson expired(
+        BCON_NEW(kExpiresField, "{", "$lte", BCON_DATE_TIME(to_millis(now)), "}"));
+    result.expired_messages =
+        static_cast<std::uint64_t>(delete_matching(client, messages_name_, *expired, "(sweep)"));
     return result;
+  }
+
+  void remember_message(std::string_view message_id, system_clock::time_point expires_at) override {
+    require_message_id(message_id);
+    const std::string id(message_id);
+    mongo::PooledClient client(pool_.get());
+    const mongo::Collection messages = client.collection(database_, messages_name_);
+    const mongo::Bson filter(BCON_NEW("_id", BCON_UTF8(id.c_str())));
+    const mongo::Bson update(
+        BCON_NEW("$set", "{", kExpiresField, BCON_DATE_TIME(to_millis(expires_at)), "}"));
+    const mongo::Bson opts(BCON_NEW("upsert", BCON_BOOL(true)));
+    bson_error_t error;
+    if (!mongoc_collection_update_one(messages.get(), filter.get(), update.get(), opts.get(),
+                                      nullptr, &error)) {
+      backend_failure("(message " + id + ")", "recording an answered message", error);
+    }
+  }
+
+  bool seen_message(std::string_view message_id, system_clock::time_point now) override {
+    require_message_id(message_id);
+    const std::string id(message_id);
+    mongo::PooledClient client(pool_.get());
+    const mongo::Collection messages = client.collection(database_, messages_name_);
+    const mongo::Bson filter(BCON_NEW("_id", BCON_UTF8(id.c_str()), kExpiresField, "{", "$gt",
+                                      BCON_DATE_TIME(to_millis(now)), "}"));
+    const mongo::Bson opts(BCON_NEW("limit", BCON_INT64(1)));
+    const mongo::Cursor cursor(
+        mongoc_collection_find_with_opts(messages.get(), filter.get(), opts.get(), nullptr));
+    const bson_t* document = nullptr;
+    if (mongoc_cursor_next(cursor.get(), &document)) {
+      return true;
+    }
+    bson_error_t error;
+    if (mongoc_cursor_error(cursor.get(), &error)) {
+      backend_failure("(message " + id + ")", "looking up an answered message", error);
+    }
+    return false;
   }
 
   [[nodiscard]] std::string_view kind() const override { return "gridfs"; }
@@ -720,6 +766,7 @@ class GridFsStore final : public Store {
   std::string database_;
   std::string files_name_;
   std::string chunks_name_;
+  std::string messages_name_;
   std::string describe_;
   mongo::Pool pool_;
   std::mutex index_mutex_;

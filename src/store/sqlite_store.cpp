@@ -11,6 +11,7 @@
 
 #include "chunk_checks.hpp"
 #include "claimcheck/common/sha256.hpp"
+#include "message_id.hpp"
 #include "sqlite.hpp"
 
 namespace claimcheck::store {
@@ -46,6 +47,10 @@ CREATE TABLE IF NOT EXISTS chunks (
   n INTEGER NOT NULL,
   data BLOB NOT NULL,
   PRIMARY KEY (files_id, n)
+);
+CREATE TABLE IF NOT EXISTS messages (
+  id TEXT PRIMARY KEY NOT NULL,
+  expires_at INTEGER NOT NULL
 );
 )sql";
 
@@ -173,7 +178,33 @@ class SqliteStore final : public Store {
     delete_orphans.bind(1, cutoff);
     delete_orphans.run();
     result.orphaned_chunks = static_cast<std::uint64_t>(db_.changes());
+
+    sqlite::Statement delete_messages = db_.prepare("DELETE FROM messages WHERE expires_at <= ?1");
+    delete_messages.bind(1, to_millis(now));
+    delete_messages.run();
+    result.expired_messages = static_cast<std::uint64_t>(db_.changes());
     return result;
+  }
+
+  void remember_message(std::string_view message_id, system_clock::time_point expires_at) override {
+    require_message_id(message_id);
+    const std::lock_guard lock(mutex_);
+    sqlite::Statement upsert = db_.prepare(
+        "INSERT INTO messages (id, expires_at) VALUES (?1, ?2) "
+        "ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at");
+    upsert.bind(1, message_id);
+    upsert.bind(2, to_millis(expires_at));
+    upsert.run();
+  }
+
+  bool seen_message(std::string_view message_id, system_clock::time_point now) override {
+    require_message_id(message_id);
+    const std::lock_guard lock(mutex_);
+    sqlite::Statement select =
+        db_.prepare("SELECT 1 FROM messages WHERE id = ?1 AND expires_at > ?2");
+    select.bind(1, message_id);
+    select.bind(2, to_millis(now));
+    return select.step();
   }
 
   [[nodiscard]] std::string_view kind() const override { return "sqlite"; }

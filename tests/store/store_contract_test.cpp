@@ -292,6 +292,49 @@ TEST_P(StoreContract, SweepRemovesExpiredFiles) {
   EXPECT_EQ(read(forever.id), "forever");
 }
 
+// Answered-message records let a restarted consumer drop a redelivered request (issue 6).
+TEST_P(StoreContract, RemembersAnsweredMessagesUntilTheyExpire) {
+  const auto now = system_clock::now();
+  store_->remember_message("request-1", now + hours(1));
+  store_->remember_message("request-2", now - hours(1));
+
+  EXPECT_TRUE(store_->seen_message("request-1", now));
+  EXPECT_FALSE(store_->seen_message("request-2", now));
+  EXPECT_FALSE(store_->seen_message("request-3", now));
+  EXPECT_FALSE(store_->seen_message("request-1", now + hours(2)));
+}
+
+TEST_P(StoreContract, RememberingAMessageAgainReplacesItsExpiry) {
+  const auto now = system_clock::now();
+  store_->remember_message("request-1", now - hours(1));
+  store_->remember_message("request-1", now + hours(1));
+
+  EXPECT_TRUE(store_->seen_message("request-1", now));
+}
+
+TEST_P(StoreContract, SweepDropsExpiredMessageRecordsOnly) {
+  const auto now = system_clock::now();
+  store_->remember_message("old", now - hours(1));
+  store_->remember_message("fresh", now + hours(1));
+
+  const SweepResult result = store_->sweep(now, hours(1));
+
+  EXPECT_EQ(result.expired_messages, 1U);
+  EXPECT_TRUE(store_->seen_message("fresh", now));
+}
+
+TEST_P(StoreContract, RefusesEmptyAndOverlongMessageIds) {
+  const auto later = system_clock::now() + hours(1);
+  for (const std::string& id : {std::string(), std::string(kMaxMessageIdBytes + 1, 'x')}) {
+    try {
+      store_->remember_message(id, later);
+      ADD_FAILURE() << "a message id of " << id.size() << " bytes was accepted";
+    } catch (const StoreError& error) {
+      EXPECT_EQ(error.code(), StoreErrc::kInvalidArgument);
+    }
+  }
+}
+
 // S6: the same name stored twice gives two files, each with its own content.
 TEST_P(StoreContract, SameNameTwiceGivesDistinctFiles) {
   const FileInfo first = put("first content", "report.pdf");

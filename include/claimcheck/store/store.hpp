@@ -88,6 +88,7 @@ struct FileInfo {
 struct SweepResult {
   std::uint64_t expired_files = 0;
   std::uint64_t orphaned_chunks = 0;
+  std::uint64_t expired_messages = 0;  ///< answered-message records past their expiry
 };
 
 class Store {
@@ -118,8 +119,20 @@ class Store {
   /// Removes files whose expires_at is at or before `now`, and chunks without a files record
   /// whose id (which starts with its upload's start time) is older than `now - safety_window`.
   /// The window must be longer than the slowest upload, whose chunks would otherwise be taken.
+  /// Also drops the answered-message records that expired at or before `now`.
   virtual SweepResult sweep(std::chrono::system_clock::time_point now,
                             std::chrono::seconds safety_window) = 0;
+
+  /// Records that the request `message_id` has been answered, until `expires_at`; recording an
+  /// id again replaces its expiry. Consumers keep these records beside the files so that a
+  /// restarted or competing consumer still recognises a redelivered request. Throws
+  /// StoreError(kInvalidArgument) for an empty id or one longer than kMaxMessageIdBytes.
+  virtual void remember_message(std::string_view message_id,
+                                std::chrono::system_clock::time_point expires_at) = 0;
+
+  /// True when `message_id` was recorded and its record expires after `now`.
+  virtual bool seen_message(std::string_view message_id,
+                            std::chrono::system_clock::time_point now) = 0;
 
   /// "sqlite" or "gridfs": the value of a message's `store` field.
   [[nodiscard]] virtual std::string_view kind() const = 0;
@@ -127,6 +140,9 @@ class Store {
   /// Where the store is, safe to log (no credentials).
   [[nodiscard]] virtual std::string describe() const = 0;
 };
+
+/// Longest message id remember_message() takes; AMQP's short strings hold 255 bytes.
+inline constexpr std::size_t kMaxMessageIdBytes = 255;
 
 /// GridFS's default chunk size.
 inline constexpr std::uint32_t kDefaultChunkSize = 255 * 1024;
