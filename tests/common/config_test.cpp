@@ -66,6 +66,7 @@ TEST(Config, ParsesDurationsAndLists) {
   EXPECT_EQ(config.get_duration("poll", {}), std::chrono::milliseconds(250));
   EXPECT_EQ(config.get_list("urls", {}), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(config.get_list("extra", {}), (std::vector<std::string>{"c", "d"}));
+  EXPECT_EQ(parse_duration("7d"), std::chrono::hours(24 * 7));
   EXPECT_FALSE(parse_duration("5 parsecs").has_value());
   // Found by the bad-input review: these were accepted and overflowed into negative waits.
   EXPECT_FALSE(parse_duration("nan").has_value());

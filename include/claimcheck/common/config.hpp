@@ -73,7 +73,8 @@ class Config {
   std::optional<std::filesystem::path> file_;
 };
 
-/// Parses "250ms", "30s", "5m", "2h" or a bare number of seconds; std::nullopt when malformed.
+/// Parses "250ms", "30s", "5m", "2h", "7d" or a bare number of seconds; std::nullopt when
+/// malformed.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 }  // namespace claimcheck
