@@ -97,6 +97,7 @@ EncodedProperties::EncodedProperties(const MessageProperties& properties) {
                  properties.correlation_id);
   set_if_present(value_, AMQP_BASIC_TYPE_FLAG, value_.type, properties.type);
   set_if_present(value_, AMQP_BASIC_REPLY_TO_FLAG, value_.reply_to, properties.reply_to);
+  set_if_present(value_, AMQP_BASIC_EXPIRATION_FLAG, value_.expiration, properties.expiration);
   if (properties.timestamp != 0) {
     value_.timestamp = static_cast<std::uint64_t>(properties.timestamp);
     value_._flags |= AMQP_BASIC_TIMESTAMP_FLAG;
@@ -127,6 +128,8 @@ MessageProperties decode_properties(const amqp_basic_properties_t& properties) {
       read_if_present(properties, AMQP_BASIC_CORRELATION_ID_FLAG, properties.correlation_id);
   decoded.type = read_if_present(properties, AMQP_BASIC_TYPE_FLAG, properties.type);
   decoded.reply_to = read_if_present(properties, AMQP_BASIC_REPLY_TO_FLAG, properties.reply_to);
+  decoded.expiration =
+      read_if_present(properties, AMQP_BASIC_EXPIRATION_FLAG, properties.expiration);
   if ((properties._flags & AMQP_BASIC_TIMESTAMP_FLAG) != 0) {
     decoded.timestamp = static_cast<std::int64_t>(properties.timestamp);
   }

@@ -227,7 +227,7 @@ class Connection::Impl {
 
   const std::string& address() const noexcept { return address_; }
 
-  void declare_topic_exchange(const std::string& name);
+  void declare_exchange(const std::string& name, const std::string& type);
   void declare_queue(const QueueSpec& spec);
   void bind_queue(const std::string& queue, const std::string& exchange,
                   const std::string& routing_key);
@@ -438,9 +438,9 @@ void Connection::Impl::ensure_channel(amqp_channel_t channel) {
   amqp_maybe_release_buffers_on_channel(state_.get(), channel);
 }
 
-void Connection::Impl::declare_topic_exchange(const std::string& name) {
+void Connection::Impl::declare_exchange(const std::string& name, const std::string& type) {
   ensure_channel(kDeclareChannel);
-  amqp_exchange_declare(state_.get(), kDeclareChannel, as_bytes(name), amqp_cstring_bytes("topic"),
+  amqp_exchange_declare(state_.get(), kDeclareChannel, as_bytes(name), as_bytes(type),
                         /*passive=*/0, /*durable=*/1,
                         /*auto_delete=*/0, /*internal=*/0, amqp_empty_table);
   check_reply("declare exchange " + quoted(name) + " on", kDeclareChannel,
@@ -461,8 +461,14 @@ void Connection::Impl::declare_queue(const QueueSpec& spec) {
   if (spec.expires) {
     arguments.push_back(integer_entry("x-expires", spec.expires->count()));
   }
-  if (!spec.dead_letter_exchange.empty()) {
-    arguments.push_back(string_entry("x-dead-letter-exchange", spec.dead_letter_exchange));
+  if (spec.dead_letter_exchange) {
+    arguments.push_back(string_entry("x-dead-letter-exchange", *spec.dead_letter_exchange));
+    if (!spec.dead_letter_routing_key.empty()) {
+      arguments.push_back(string_entry("x-dead-letter-routing-key", spec.dead_letter_routing_key));
+    }
+  }
+  if (spec.delivery_limit) {
+    arguments.push_back(integer_entry("x-delivery-limit", *spec.delivery_limit));
   }
   amqp_table_t table{};
   table.num_entries = static_cast<int>(arguments.size());
@@ -753,7 +759,11 @@ Connection::~Connection() {
 const std::string& Connection::address() const noexcept { return impl_->address(); }
 
 void Connection::declare_topic_exchange(const std::string& name) {
-  impl_->declare_topic_exchange(name);
+  impl_->declare_exchange(name, "topic");
+}
+
+void Connection::declare_exchange(const std::string& name, const std::string& type) {
+  impl_->declare_exchange(name, type);
 }
 
 void Connection::declare_queue(const QueueSpec& spec) { impl_->declare_queue(spec); }

@@ -81,6 +81,8 @@ struct MessageProperties {
   std::string correlation_id;
   std::string type;
   std::string reply_to;
+  /// Per-message TTL in milliseconds as decimal text (AMQP's `expiration`); empty: none.
+  std::string expiration;
   std::int64_t timestamp = 0;
   /// delivery_mode 2 (survives a broker restart in a durable queue) when true, 1 otherwise.
   bool persistent = true;
@@ -109,7 +111,8 @@ enum class PublishOutcome {
 };
 
 /// A durable, non-exclusive, non-auto-delete queue. `queue_type` and the optional fields map
-/// to x-queue-type, x-expires and x-dead-letter-exchange.
+/// to x-queue-type, x-expires, x-dead-letter-exchange, x-dead-letter-routing-key and
+/// x-delivery-limit.
 struct QueueSpec {
   std::string name;
   bool durable = true;
@@ -117,7 +120,12 @@ struct QueueSpec {
   /// "stream".
   std::string queue_type = "classic";
   std::optional<std::chrono::milliseconds> expires;
-  std::string dead_letter_exchange;
+  /// Where the broker sends messages rejected without requeue, expired, or (quorum queues)
+  /// delivered more than `delivery_limit` times. Unset (std::nullopt): no dead-lettering; ""
+  /// is the default exchange.
+  std::optional<std::string> dead_letter_exchange;
+  std::string dead_letter_routing_key;
+  std::optional<std::int64_t> delivery_limit;
 };
 
 class Connection {
@@ -138,6 +146,9 @@ class Connection {
 
   /// A durable topic exchange; succeeds if it already exists with the same type.
   void declare_topic_exchange(const std::string& name);
+
+  /// A durable exchange of `type` ("direct", "topic", "fanout"); as declare_topic_exchange().
+  void declare_exchange(const std::string& name, const std::string& type);
 
   /// Declares the queue. A queue that already exists with other arguments raises BrokerError
   /// (reply_code 406) naming the queue and the argument that differs.

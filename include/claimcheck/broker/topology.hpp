@@ -29,6 +29,41 @@ struct FlowDestinations {
   static FlowDestinations from_config(const Config& config);
 };
 
+/// How the request queue `<requests>.<group>` is declared. Clients and resource servers both
+/// declare it (a request sent before any consumer started must wait, not vanish), so both read
+/// the same keys; a queue that already exists with other arguments is refused by the broker
+/// with BrokerError 406 naming the queue, never silently used.
+struct RequestQueueSettings {
+  /// messaging.queue-type: "classic" or "quorum" (replicated over a cluster's nodes).
+  std::string queue_type = "classic";
+  /// messaging.dead-letter: requests that finally fail are kept in `<queue>.dlq`, routed through
+  /// a direct exchange with the queue's name as key, as Spring Cloud Stream's autoBindDlq does.
+  bool dead_letter = true;
+  /// messaging.dead-letter-exchange.
+  std::string dead_letter_exchange = "DLX";
+  /// messaging.delivery-limit, quorum queues only (default 10; 0 for none): a request delivered
+  /// more often, for instance because it crashes its consumer each time, is dead-lettered by the
+  /// broker itself.
+  std::int64_t delivery_limit = 0;
+
+  /// Reads the keys above; throws ConfigError for an unknown queue type or a delivery limit on
+  /// a classic queue or out of 0..1000.
+  static RequestQueueSettings from_config(const Config& config);
+};
+
+/// The queue names of a request destination.
+struct RequestQueues {
+  std::string queue;        ///< `<requests>.<group>`, what resource servers consume
+  std::string retry;        ///< `<queue>.retry`: a message put here returns to the queue when its
+                            ///< expiration runs out, which is how retries wait without a timer
+  std::string dead_letter;  ///< `<queue>.dlq`; empty when dead-lettering is off
+};
+
+/// Declares the request exchange, its queue bound with "#", the retry queue and, when enabled,
+/// the dead-letter exchange and queue. Idempotent; BrokerError as for declare_queue().
+RequestQueues declare_request_topology(Connection& connection, const FlowDestinations& destinations,
+                                       const RequestQueueSettings& settings);
+
 /// The queue name Spring Cloud Stream uses for a consumer group: `<destination>.<group>`.
 std::string group_queue_name(const std::string& destination, const std::string& group);
 
