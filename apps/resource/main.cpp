@@ -11,6 +11,7 @@
 #include "claimcheck/common/service_http.hpp"
 #include "claimcheck/common/service_options.hpp"
 #include "claimcheck/common/shutdown.hpp"
+#include "claimcheck/resource/sweeper.hpp"
 #include "claimcheck/resource/worker.hpp"
 #include "claimcheck/runtime/service.hpp"
 
@@ -36,7 +37,9 @@ int run(const Config& config, ShutdownSignal& shutdown) {
   resource::register_builtin_operations(operations);
   resource::RequestHandler handler(*store, *verifier, operations, metrics);
   resource::Worker worker(resource::WorkerSettings::from_config(config),
-                          broker::BrokerSettings::from_config(config), handler, *tokens, metrics);
+                          broker::BrokerSettings::from_config(config), handler, *store, *tokens,
+                          metrics);
+  const resource::Sweeper sweeper(*store, resource::SweepSettings::from_config(config), metrics);
 
   http.add_health_check({"broker", [&worker](std::string& detail) {
                            detail = worker.consuming() ? "consuming" : "not connected";

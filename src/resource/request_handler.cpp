@@ -34,6 +34,23 @@ std::string_view error_code_for(const store::StoreError& error) {
                                : message::error_code::kBadRequest;
 }
 
+/// A reply naming the request it answers; its outcome is left for the caller to fill in.
+message::FileReply reply_naming(const message::FileRequest* request,
+                                std::string_view fallback_correlation_id) {
+  message::FileReply reply;
+  reply.message_id = random_hex(16);
+  reply.correlation_id = std::string(fallback_correlation_id);
+  reply.created_at = message::now_rfc3339();
+  if (request != nullptr) {
+    reply.correlation_id = request->correlation_id;
+    reply.request_message_id = request->message_id;
+    reply.file_id = request->file_id;
+    reply.file_name = request->file_name;
+    reply.operation = request->operation;
+  }
+  return reply;
+}
+
 }  // namespace
 
 RequestHandler::RequestHandler(store::Store& store, token::TokenVerifier& verifier,
@@ -46,41 +63,42 @@ RequestHandler::RequestHandler(store::Store& store, token::TokenVerifier& verifi
       rejected_(metrics.counter("claimcheck_requests_rejected_total",
                                 "Requests answered with an error reply")) {}
 
-message::FileReply RequestHandler::handle(std::string_view body,
-                                          std::string_view fallback_correlation_id,
-                                          const KeepAlive& keep_alive) {
-  message::FileReply reply;
-  reply.message_id = random_hex(16);
-  reply.correlation_id = std::string(fallback_correlation_id);
-  reply.created_at = message::now_rfc3339();
-
+HandledRequest RequestHandler::handle(std::string_view body,
+                                      std::string_view fallback_correlation_id,
+                                      const KeepAlive& keep_alive) {
   auto decoded = message::decode_request(body);
   if (auto* error = std::get_if<message::DecodeError>(&decoded)) {
     rejected_.increment();
     spdlog::warn("rejecting malformed request {}: {}; replying with an error",
                  fallback_correlation_id, error->message);
-    return error_reply(std::move(reply), message::error_code::kBadRequest, error->message);
+    return {error_reply(reply_naming(nullptr, fallback_correlation_id),
+                        message::error_code::kBadRequest, error->message)};
   }
   const auto& request = std::get<message::FileRequest>(decoded);
-  reply.correlation_id = request.correlation_id;
-  reply.request_message_id = request.message_id;
-  reply.file_id = request.file_id;
-  reply.file_name = request.file_name;
-  reply.operation = request.operation;
 
-  message::FileReply result = redeem(request, std::move(reply), keep_alive);
-  if (result.ok()) {
+  HandledRequest result =
+      redeem(request, reply_naming(&request, fallback_correlation_id), keep_alive);
+  if (result.reply.ok()) {
     processed_.increment();
   } else {
     rejected_.increment();
-    spdlog::warn("request {} for file {} failed ({}): {}; replying with an error",
-                 request.message_id, request.file_id, result.error_code, result.error);
+    spdlog::warn("request {} for file {} failed ({}): {}{}", request.message_id, request.file_id,
+                 result.reply.error_code, result.reply.error,
+                 result.worth_retrying ? "; it will be tried again" : "; replying with an error");
   }
   return result;
 }
 
-message::FileReply RequestHandler::redeem(const message::FileRequest& request,
-                                          message::FileReply reply, const KeepAlive& keep_alive) {
+message::FileReply RequestHandler::error_reply_to(std::string_view body,
+                                                  std::string_view fallback_correlation_id,
+                                                  std::string_view error_code, std::string text) {
+  const auto decoded = message::decode_request(body);
+  const auto* request = std::get_if<message::FileRequest>(&decoded);
+  return error_reply(reply_naming(request, fallback_correlation_id), error_code, std::move(text));
+}
+
+HandledRequest RequestHandler::redeem(const message::FileRequest& request, message::FileReply reply,
+                                      const KeepAlive& keep_alive) {
   // Authentication comes before anything else: an unauthorized caller learns nothing about
   // which files or operations exist.
   // The claimed file is named so that a token bound to one file (file_id and file_sha256
@@ -90,36 +108,39 @@ message::FileReply RequestHandler::redeem(const message::FileRequest& request,
   if (!verified.ok()) {
     reply.file_id.clear();
     reply.file_name.clear();
-    return error_reply(std::move(reply), error_code_for(verified.status),
-                       "access token rejected: " + verified.reason);
+    // An unknown key may be one the auth server has just rotated in while the key set could not
+    // be fetched; the verifier refreshes it again once its rate limit allows.
+    return {error_reply(std::move(reply), error_code_for(verified.status),
+                        "access token rejected: " + verified.reason),
+            verified.status == token::TokenStatus::kUnknownKey};
   }
   Operation* operation = operations_.find(request.operation);
   if (operation == nullptr) {
-    return error_reply(std::move(reply), message::error_code::kUnknownOperation,
-                       fmt::format("unknown operation '{}'", request.operation));
+    return {error_reply(std::move(reply), message::error_code::kUnknownOperation,
+                        fmt::format("unknown operation '{}'", request.operation))};
   }
   const std::vector<std::string>& authorities = verified.token->authorities;
   if (std::find(authorities.begin(), authorities.end(), operation->required_authority()) ==
       authorities.end()) {
-    return error_reply(std::move(reply), message::error_code::kForbidden,
-                       fmt::format("operation '{}' needs authority '{}'", request.operation,
-                                   operation->required_authority()));
+    return {error_reply(std::move(reply), message::error_code::kForbidden,
+                        fmt::format("operation '{}' needs authority '{}'", request.operation,
+                                    operation->required_authority()))};
   }
   if (!request.store.empty() && request.store != store_.kind()) {
-    return error_reply(std::move(reply), message::error_code::kBadRequest,
-                       fmt::format("file {} is in a '{}' store; this server reads '{}'",
-                                   request.file_id, request.store, store_.kind()));
+    return {error_reply(std::move(reply), message::error_code::kBadRequest,
+                        fmt::format("file {} is in a '{}' store; this server reads '{}'",
+                                    request.file_id, request.store, store_.kind()))};
   }
 
   try {
     const store::FileInfo stored = store_.stat(request.file_id);
     if (stored.length != request.length || stored.sha256 != request.sha256) {
-      return error_reply(
+      return {error_reply(
           std::move(reply), message::error_code::kCorruptFile,
           fmt::format("file {} does not match its claim: stored {} bytes sha256 {}, claimed {} "
                       "bytes sha256 {}",
                       request.file_id, stored.length, stored.sha256, request.length,
-                      request.sha256));
+                      request.sha256))};
     }
     auto run = operation->start(request);
     KeepAliveTicker ticker(keep_alive);
@@ -132,16 +153,17 @@ message::FileReply RequestHandler::redeem(const message::FileRequest& request,
     reply.response = std::move(outcome.response);
     reply.result = std::move(outcome.result);
     reply.result_file_id = std::move(outcome.result_file_id);
-    return reply;
+    return {std::move(reply)};
   } catch (const store::StoreError& error) {
     if (error.code() == store::StoreErrc::kBackend) {
       throw;
     }
-    return error_reply(std::move(reply), error_code_for(error), error.what());
+    return {error_reply(std::move(reply), error_code_for(error), error.what()),
+            error.code() == store::StoreErrc::kNotFound};
   } catch (const std::exception& error) {
-    return error_reply(std::move(reply), message::error_code::kProcessingFailed,
-                       fmt::format("operation '{}' failed on file {}: {}", request.operation,
-                                   request.file_id, error.what()));
+    return {error_reply(std::move(reply), message::error_code::kProcessingFailed,
+                        fmt::format("operation '{}' failed on file {}: {}", request.operation,
+                                    request.file_id, error.what()))};
   }
 }
 

@@ -1,8 +1,10 @@
 #include "claimcheck/resource/worker.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <thread>
 
 #include "claimcheck/broker/topology.hpp"
@@ -12,8 +14,11 @@ namespace claimcheck::resource {
 namespace {
 
 constexpr std::chrono::milliseconds kPollInterval{500};
-constexpr std::chrono::milliseconds kFirstBackoff{500};
-constexpr std::chrono::milliseconds kMaxBackoff{15'000};
+constexpr std::chrono::milliseconds kFirstReconnectDelay{500};
+constexpr std::chrono::milliseconds kMaxReconnectDelay{15'000};
+// The pause before a request goes back to its queue when not even the retry queue takes it:
+// long enough that a broker refusing everything does not see a hot redelivery loop.
+constexpr std::chrono::milliseconds kRequeuePause{1000};
 
 /// Sleeps for `duration` in short steps so a shutdown request is noticed quickly.
 void sleep_unless_stopped(std::chrono::milliseconds duration,
@@ -24,12 +29,30 @@ void sleep_unless_stopped(std::chrono::milliseconds duration,
   }
 }
 
+/// The attempt a delivery is: its attempt header, 1 when it has none (or a garbled one).
+int attempt_of(const broker::Delivery& delivery) {
+  const auto found = delivery.properties.headers.find(kAttemptHeader);
+  if (found == delivery.properties.headers.end()) {
+    return 1;
+  }
+  int attempt = 1;
+  const std::string& text = found->second;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), attempt);
+  return error == std::errc() && end == text.data() + text.size() && attempt >= 1 ? attempt : 1;
+}
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 WorkerSettings WorkerSettings::from_config(const Config& config) {
   WorkerSettings settings;
   settings.destinations = broker::FlowDestinations::from_config(config);
-  settings.queue_type = config.get_string("messaging.queue-type", "classic");
+  settings.queue = broker::RequestQueueSettings::from_config(config);
   const auto prefetch = config.get_int("messaging.prefetch", 4);
   if (prefetch < 1 || prefetch > 1000) {
     throw ConfigError("messaging.prefetch must be between 1 and 1000");
@@ -37,39 +60,56 @@ WorkerSettings WorkerSettings::from_config(const Config& config) {
   settings.prefetch = static_cast<std::uint16_t>(prefetch);
   settings.confirm_timeout =
       config.get_duration("messaging.confirm-timeout", settings.confirm_timeout);
+  const auto max_attempts = config.get_int("messaging.max-attempts", settings.max_attempts);
+  if (max_attempts < 1 || max_attempts > 100) {
+    throw ConfigError("messaging.max-attempts must be between 1 and 100");
+  }
+  settings.max_attempts = static_cast<int>(max_attempts);
+  settings.retry_backoff = config.get_duration("messaging.retry-backoff", settings.retry_backoff);
+  settings.retry_backoff_max =
+      config.get_duration("messaging.retry-backoff-max", settings.retry_backoff_max);
+  if (settings.retry_backoff_max < settings.retry_backoff) {
+    throw ConfigError(
+        "messaging.retry-backoff-max must not be shorter than messaging.retry-backoff");
+  }
+  settings.dedupe_window = config.get_duration("messaging.dedupe-window", settings.dedupe_window);
   return settings;
 }
 
 Worker::Worker(WorkerSettings settings, broker::BrokerSettings broker, RequestHandler& handler,
-               token::TokenClient& tokens, MetricsRegistry& metrics)
+               store::Store& store, token::TokenClient& tokens, MetricsRegistry& metrics)
     : settings_(std::move(settings)),
       broker_(std::move(broker)),
       handler_(handler),
+      store_(store),
       tokens_(tokens),
+      retry_backoff_(settings_.retry_backoff, settings_.retry_backoff_max),
       replies_sent_(metrics.counter("claimcheck_replies_sent_total", "Replies confirmed")),
       replies_unroutable_(metrics.counter("claimcheck_replies_unroutable_total",
                                           "Replies no queue was bound to receive")),
       reply_failures_(metrics.counter("claimcheck_reply_failures_total",
-                                      "Replies not confirmed; their requests were requeued")),
+                                      "Replies not confirmed; their requests were tried again")),
+      duplicates_dropped_(metrics.counter("claimcheck_duplicate_requests_total",
+                                          "Redelivered requests dropped as already answered")),
+      retries_(metrics.counter("claimcheck_request_retries_total",
+                               "Requests put into the retry queue for another attempt")),
+      dead_lettered_(metrics.counter("claimcheck_requests_dead_lettered_total",
+                                     "Requests that failed their last attempt")),
       reconnects_(metrics.counter("claimcheck_broker_reconnects_total",
                                   "Broker connections reopened after a failure")) {}
 
 void Worker::run(const std::function<bool()>& should_stop) {
-  std::chrono::milliseconds backoff = kFirstBackoff;
+  Backoff reconnect_backoff(kFirstReconnectDelay, kMaxReconnectDelay);
   while (!should_stop()) {
     try {
       auto connection = broker::Connection::open(broker_);
-      const std::string queue =
-          broker::group_queue_name(settings_.destinations.requests, settings_.destinations.group);
-      broker::QueueSpec spec;
-      spec.queue_type = settings_.queue_type;
-      broker::declare_destination_queue(*connection, settings_.destinations.requests,
-                                        settings_.destinations.group, spec);
+      queues_ =
+          broker::declare_request_topology(*connection, settings_.destinations, settings_.queue);
       connection->declare_topic_exchange(settings_.destinations.replies);
-      connection->start_consuming(queue, settings_.prefetch);
-      spdlog::info("consuming {} on RabbitMQ at {} (prefetch {})", queue, connection->address(),
-                   settings_.prefetch);
-      backoff = kFirstBackoff;
+      connection->start_consuming(queues_.queue, settings_.prefetch);
+      spdlog::info("consuming {} on RabbitMQ at {} (prefetch {})", queues_.queue,
+                   connection->address(), settings_.prefetch);
+      reconnect_backoff.reset();
       consume(*connection, should_stop);
       connection->close();
     } catch (const broker::BrokerError& error) {
@@ -79,9 +119,9 @@ void Worker::run(const std::function<bool()>& should_stop) {
         throw;
       }
       reconnects_.increment();
-      spdlog::warn("{}; reconnecting in {} ms", error.what(), backoff.count());
-      sleep_unless_stopped(backoff, should_stop);
-      backoff = std::min(backoff * 2, kMaxBackoff);
+      const auto delay = reconnect_backoff.next();
+      spdlog::warn("{}; reconnecting in {} ms", error.what(), delay.count());
+      sleep_unless_stopped(delay, should_stop);
     }
   }
   consuming_ = false;
@@ -99,22 +139,118 @@ void Worker::consume(broker::Connection& connection, const std::function<bool()>
 }
 
 void Worker::answer(broker::Connection& connection, const broker::Delivery& delivery) {
-  message::FileReply reply;
+  const std::string& message_id = delivery.properties.message_id;
+  if (!message_id.empty() && answered_before(message_id)) {
+    duplicates_dropped_.increment();
+    spdlog::info("request {} was answered before; dropping this redelivery", message_id);
+    connection.ack(delivery.delivery_tag);
+    return;
+  }
+
+  const int attempt = attempt_of(delivery);
+  HandledRequest handled;
   try {
     // A large file can take longer to stream than the heartbeat interval; without this the
     // broker would drop the connection and redeliver the request mid-work.
-    reply = handler_.handle(delivery.body, delivery.properties.correlation_id,
-                            [&connection] { connection.keep_alive(); });
+    handled = handler_.handle(delivery.body, delivery.properties.correlation_id,
+                              [&connection] { connection.keep_alive(); });
+  } catch (const std::exception& error) {
+    // The store is failing: nothing is wrong with the request itself.
+    handled.reply =
+        RequestHandler::error_reply_to(delivery.body, delivery.properties.correlation_id,
+                                       message::error_code::kStoreUnavailable, error.what());
+    handled.worth_retrying = true;
+  }
+  if (handled.worth_retrying && attempt < settings_.max_attempts) {
+    retry_later(connection, delivery, attempt, handled.reply.error);
+    return;
+  }
+
+  const bool gave_up = handled.worth_retrying;
+  if (gave_up) {
+    handled.reply.error += fmt::format(
+        " (gave up after {} attempts{})", attempt,
+        queues_.dead_letter.empty() ? "" : "; the request is kept in " + queues_.dead_letter);
+    handled.reply.result["attempts"] = attempt;
+    handled.reply.result["deadLettered"] = !queues_.dead_letter.empty();
+  }
+  if (!publish_reply(connection, delivery, handled.reply)) {
+    return;
+  }
+  if (gave_up) {
+    // Not remembered as answered: an operator who moves it back from the dead-letter queue
+    // once the cause is fixed wants it processed.
+    dead_lettered_.increment();
+    spdlog::error("request {} failed its last attempt ({}); dead-lettering it", message_id,
+                  handled.reply.error);
+    connection.reject(delivery.delivery_tag, /*requeue=*/false);
+    return;
+  }
+  if (!message_id.empty()) {
+    remember(message_id);
+  }
+  connection.ack(delivery.delivery_tag);
+  spdlog::info("answered request {} for client '{}': {}", message_id, delivery.properties.reply_to,
+               handled.reply.ok() ? "ok" : handled.reply.error_code);
+}
+
+bool Worker::answered_before(const std::string& message_id) {
+  try {
+    return store_.seen_message(message_id, std::chrono::system_clock::now());
+  } catch (const store::StoreError& error) {
+    // Processing again is the safe side of at-least-once; the handler meets the same store and
+    // turns a lasting outage into a retry.
+    spdlog::warn("cannot look up whether request {} was answered: {}; processing it", message_id,
+                 error.what());
+    return false;
+  }
+}
+
+void Worker::remember(const std::string& message_id) {
+  try {
+    store_.remember_message(message_id, std::chrono::system_clock::now() + settings_.dedupe_window);
+  } catch (const store::StoreError& error) {
+    spdlog::warn("cannot record request {} as answered: {}; a redelivery would be answered again",
+                 message_id, error.what());
+  }
+}
+
+void Worker::retry_later(broker::Connection& connection, const broker::Delivery& delivery,
+                         int attempt, const std::string& reason) {
+  const auto delay = retry_backoff_.after_attempt(attempt);
+  broker::OutgoingMessage retry{delivery.body, delivery.properties};
+  retry.properties.headers[kAttemptHeader] = std::to_string(attempt + 1);
+  retry.properties.expiration = std::to_string(delay.count());
+  retry.properties.persistent = true;
+
+  const auto outcome = connection.publish("", queues_.retry, retry, settings_.confirm_timeout);
+  if (outcome != broker::PublishOutcome::kConfirmed) {
+    spdlog::warn(
+        "request {} failed ({}) and the retry queue {} did not take it; requeueing it "
+        "in {} ms",
+        delivery.properties.message_id, reason, queues_.retry, kRequeuePause.count());
+    std::this_thread::sleep_for(kRequeuePause);
+    connection.reject(delivery.delivery_tag, /*requeue=*/true);
+    return;
+  }
+  retries_.increment();
+  spdlog::warn("request {} failed on attempt {} of {} ({}); trying again in {} ms",
+               delivery.properties.message_id, attempt, settings_.max_attempts, reason,
+               delay.count());
+  connection.ack(delivery.delivery_tag);
+}
+
+bool Worker::publish_reply(broker::Connection& connection, const broker::Delivery& delivery,
+                           message::FileReply& reply) {
+  try {
     reply.token = tokens_.access_token();
   } catch (const std::exception& error) {
-    // The store or the auth server is down: nothing is wrong with the request itself, so it
-    // goes back to the queue for a later attempt.
+    // Without a token no client would believe the reply. The request is fine, so it waits for
+    // the auth server without using up its attempts.
     reply_failures_.increment();
-    spdlog::error("cannot answer request {}: {}; requeueing it", delivery.properties.message_id,
-                  error.what());
-    connection.reject(delivery.delivery_tag, /*requeue=*/true);
-    std::this_thread::sleep_for(kFirstBackoff);
-    return;
+    retry_later(connection, delivery, std::min(attempt_of(delivery), settings_.max_attempts - 1),
+                fmt::format("no token for the reply: {}", error.what()));
+    return false;
   }
 
   broker::OutgoingMessage outgoing;
@@ -122,9 +258,7 @@ void Worker::answer(broker::Connection& connection, const broker::Delivery& deli
   outgoing.properties.message_id = reply.message_id;
   outgoing.properties.correlation_id = reply.correlation_id;
   outgoing.properties.type = std::string(message::kReplyType);
-  outgoing.properties.timestamp = std::chrono::duration_cast<std::chrono::seconds>(
-                                      std::chrono::system_clock::now().time_since_epoch())
-                                      .count();
+  outgoing.properties.timestamp = now_seconds();
   // reply_to holds the asking client's id, which is the routing key its reply queue is bound
   // with; without one the reply goes to whatever group queue listens on the reply exchange.
   const std::string& routing_key = delivery.properties.reply_to;
@@ -133,22 +267,22 @@ void Worker::answer(broker::Connection& connection, const broker::Delivery& deli
   switch (outcome) {
     case broker::PublishOutcome::kConfirmed:
       replies_sent_.increment();
-      connection.ack(delivery.delivery_tag);
-      break;
+      return true;
     case broker::PublishOutcome::kReturned:
       replies_unroutable_.increment();
       spdlog::warn("no queue takes replies for client '{}' (request {}); dropping the reply",
                    routing_key, reply.request_message_id);
-      connection.ack(delivery.delivery_tag);
-      break;
+      return true;
     case broker::PublishOutcome::kNacked:
     case broker::PublishOutcome::kTimedOut:
-      reply_failures_.increment();
-      spdlog::warn("reply to request {} was not confirmed; requeueing the request",
-                   reply.request_message_id);
-      connection.reject(delivery.delivery_tag, /*requeue=*/true);
       break;
   }
+  reply_failures_.increment();
+  spdlog::warn("reply to request {} was not confirmed; requeueing the request in {} ms",
+               reply.request_message_id, kRequeuePause.count());
+  std::this_thread::sleep_for(kRequeuePause);
+  connection.reject(delivery.delivery_tag, /*requeue=*/true);
+  return false;
 }
 
 }  // namespace claimcheck::resource

@@ -56,7 +56,7 @@ message::FileRequest RequestHandlerTest::request_for(const std::string& content)
 }
 
 message::FileReply RequestHandlerTest::handle(const message::FileRequest& request) {
-  return handler_->handle(message::encode(request), "amqp-correlation");
+  return handler_->handle(message::encode(request), "amqp-correlation").reply;
 }
 
 namespace {
@@ -80,7 +80,7 @@ TEST_P(RequestHandlerTest, EmptyFileIsInspectedAtOnce) {
 }
 
 TEST_P(RequestHandlerTest, MalformedMessageIsABadRequestReply) {
-  const auto reply = handler_->handle("{\"messageId\": 7}", "amqp-correlation");
+  const auto reply = handler_->handle("{\"messageId\": 7}", "amqp-correlation").reply;
   EXPECT_EQ(reply.error_code, "bad-request");
   EXPECT_EQ(reply.correlation_id, "amqp-correlation");
   EXPECT_NE(reply.error.find("messageId"), std::string::npos);

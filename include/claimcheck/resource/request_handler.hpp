@@ -21,6 +21,15 @@
 
 namespace claimcheck::resource {
 
+/// What handle() made of one request.
+struct HandledRequest {
+  message::FileReply reply;
+  /// The error may go away by itself, so the request deserves another attempt before its error
+  /// reply is sent: the file is not in the store (yet), or the token's signing key is not in
+  /// the key set (yet, during a key rotation).
+  bool worth_retrying = false;
+};
+
 class RequestHandler {
  public:
   RequestHandler(store::Store& store, token::TokenVerifier& verifier,
@@ -32,12 +41,19 @@ class RequestHandler {
 
   /// The reply for `body`; its token is left empty for the caller to fill with its own.
   /// `fallback_correlation_id` (the AMQP property) is used when the body has none to offer.
-  message::FileReply handle(std::string_view body, std::string_view fallback_correlation_id,
-                            const KeepAlive& keep_alive = {});
+  HandledRequest handle(std::string_view body, std::string_view fallback_correlation_id,
+                        const KeepAlive& keep_alive = {});
+
+  /// An error reply to `body` with `error_code` and `text`, naming what the body lets it name
+  /// (correlation id, request id, file, operation); for failures handle() could not answer.
+  [[nodiscard]] static message::FileReply error_reply_to(std::string_view body,
+                                                         std::string_view fallback_correlation_id,
+                                                         std::string_view error_code,
+                                                         std::string text);
 
  private:
-  message::FileReply redeem(const message::FileRequest& request, message::FileReply reply,
-                            const KeepAlive& keep_alive);
+  HandledRequest redeem(const message::FileRequest& request, message::FileReply reply,
+                        const KeepAlive& keep_alive);
 
   store::Store& store_;
   token::TokenVerifier& verifier_;
