@@ -59,6 +59,15 @@ void print_outcome(const client::Outcome& outcome) {
   std::fflush(stdout);
 }
 
+/// What it took, on standard error beside the logs: the figures a test or an operator checks.
+void print_stats(const client::ClientStats& stats) {
+  fmt::print(stderr,
+             "claimcheck-client: {} requests confirmed ({} publish retries, {} reconnects, {} "
+             "store retries, {} resent), {} replies, {} duplicate replies dropped\n",
+             stats.requests_confirmed, stats.publish_retries, stats.reconnects, stats.store_retries,
+             stats.resent, stats.replies, stats.duplicate_replies);
+}
+
 /// Everything a running client needs, connected in an order that names the first broken
 /// dependency: configuration, store, registry, auth, broker.
 struct Session {
@@ -68,7 +77,6 @@ struct Session {
   std::unique_ptr<registry::RegistryClient> registry;
   std::unique_ptr<token::TokenVerifier> verifier;
   std::unique_ptr<token::TokenClient> tokens;
-  std::unique_ptr<broker::Connection> connection;
   std::unique_ptr<client::FileClient> client;
 
   explicit Session(const Config& config) {
@@ -81,9 +89,12 @@ struct Session {
     verifier = runtime::make_token_verifier(config, *registry);
     tokens = runtime::make_token_client(config, *registry);
     (void)tokens->access_token();
-    connection = broker::Connection::open(broker::BrokerSettings::from_config(config));
-    client = std::make_unique<client::FileClient>(client::ClientSettings::from_config(config),
-                                                  *connection, *store, *tokens, *verifier);
+    client = std::make_unique<client::FileClient>(
+        client::ClientSettings::from_config(config),
+        [broker = broker::BrokerSettings::from_config(config)] {
+          return broker::Connection::open(broker);
+        },
+        *store, *tokens, *verifier);
     client->open();
   }
 };
@@ -124,6 +135,7 @@ int send_files(const Config& config, const SendOptions& options) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   fmt::print("{} of {} files verified in {:.2f} s\n", verified, options.files.size(), seconds);
+  print_stats(session.client->stats());
   session.registry->stop();
   return failed == 0 && verified == options.files.size() ? kAllVerified : kSomeFailed;
 }

@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <array>
+#include <thread>
 
 #include "claimcheck/broker/topology.hpp"
+#include "claimcheck/common/backoff.hpp"
 #include "claimcheck/common/bytes.hpp"
 #include "claimcheck/common/encoding.hpp"
 #include "file_reaper.hpp"
@@ -15,6 +17,8 @@ namespace claimcheck::client {
 namespace {
 
 constexpr std::chrono::milliseconds kPollInterval{500};
+constexpr std::chrono::milliseconds kFirstReconnectDelay{500};
+constexpr std::chrono::milliseconds kMaxReconnectDelay{10'000};
 
 std::string default_client_id() {
   std::array<char, 256> host{};
@@ -28,6 +32,11 @@ std::string default_client_id() {
 std::string result_text(const nlohmann::json& result, const char* key) {
   const auto found = result.find(key);
   return found != result.end() && found->is_string() ? found->get<std::string>() : std::string();
+}
+
+bool result_flag(const nlohmann::json& result, const char* key) {
+  const auto found = result.find(key);
+  return found != result.end() && found->is_boolean() && found->get<bool>();
 }
 
 std::uint64_t result_length(const nlohmann::json& result) {
@@ -45,6 +54,7 @@ std::chrono::milliseconds since(std::chrono::steady_clock::time_point start) {
 ClientSettings ClientSettings::from_config(const Config& config) {
   ClientSettings settings;
   settings.destinations = broker::FlowDestinations::from_config(config);
+  settings.queue = broker::RequestQueueSettings::from_config(config);
   settings.client_id = config.get_string("client.id", default_client_id());
   if (settings.client_id.empty() || settings.client_id.find_first_of("#*.") != std::string::npos) {
     throw ConfigError("client.id '" + settings.client_id +
@@ -54,14 +64,25 @@ ClientSettings ClientSettings::from_config(const Config& config) {
       config.get_duration("messaging.reply-queue-expires", settings.reply_queue_expires);
   settings.confirm_timeout =
       config.get_duration("messaging.confirm-timeout", settings.confirm_timeout);
+  const auto attempts = config.get_int("messaging.publish-attempts", settings.publish_attempts);
+  if (attempts < 1 || attempts > 100) {
+    throw ConfigError("messaging.publish-attempts must be between 1 and 100");
+  }
+  settings.publish_attempts = static_cast<int>(attempts);
+  settings.recover_for = config.get_duration("messaging.recover-for", settings.recover_for);
   settings.delete_after_reply = config.get_bool("lifecycle.delete-after-reply", true);
+  settings.file_ttl = config.get_duration("lifecycle.file-ttl", settings.file_ttl);
+  if (settings.file_ttl <= std::chrono::milliseconds::zero()) {
+    throw ConfigError("lifecycle.file-ttl must be positive");
+  }
+  settings.resend_expired = config.get_bool("lifecycle.resend-expired", false);
   return settings;
 }
 
-FileClient::FileClient(ClientSettings settings, broker::Connection& connection, store::Store& store,
+FileClient::FileClient(ClientSettings settings, ConnectionFactory connect, store::Store& store,
                        token::TokenClient& tokens, token::TokenVerifier& verifier)
     : settings_(std::move(settings)),
-      connection_(connection),
+      connect_(std::move(connect)),
       store_(store),
       tokens_(tokens),
       verifier_(verifier),
@@ -71,25 +92,59 @@ FileClient::FileClient(ClientSettings settings, broker::Connection& connection, 
 FileClient::~FileClient() = default;
 
 void FileClient::open() {
+  connection_ = connect_();
+  declare_topology();
+}
+
+void FileClient::declare_topology() {
   // Declaring the consumers' queue too means a request sent before any resource server ever
   // started waits in the queue instead of being dropped as unroutable.
-  broker::declare_destination_queue(connection_, settings_.destinations.requests,
-                                    settings_.destinations.group, broker::QueueSpec{});
-  reply_queue_ = broker::declare_reply_queue(connection_, settings_.destinations.replies,
+  broker::declare_request_topology(*connection_, settings_.destinations, settings_.queue);
+  reply_queue_ = broker::declare_reply_queue(*connection_, settings_.destinations.replies,
                                              settings_.client_id, settings_.reply_queue_expires);
-  connection_.start_consuming(reply_queue_, /*prefetch=*/32);
+  connection_->start_consuming(reply_queue_, /*prefetch=*/32);
+}
+
+void FileClient::recover(const std::string& reason) {
+  connection_.reset();
+  if (gave_up_) {
+    // Once the broker stayed away for recover_for, every later wait would be as long and as
+    // futile: the rest of the run fails at once with the same reason.
+    throw broker::BrokerError(*gave_up_);
+  }
+  Backoff backoff(kFirstReconnectDelay, kMaxReconnectDelay);
+  const auto deadline = std::chrono::steady_clock::now() + settings_.recover_for;
+  std::string last_error = reason;
+  for (;;) {
+    const auto delay = backoff.next();
+    if (std::chrono::steady_clock::now() + delay > deadline) {
+      gave_up_ = fmt::format(
+          "gave up reconnecting after {} s: {}",
+          std::chrono::duration_cast<std::chrono::seconds>(settings_.recover_for).count(),
+          last_error);
+      throw broker::BrokerError(*gave_up_);
+    }
+    spdlog::warn("{}; reconnecting in {} ms", last_error, delay.count());
+    std::this_thread::sleep_for(delay);
+    try {
+      connection_ = connect_();
+      declare_topology();
+      ++stats_.reconnects;
+      spdlog::info("reconnected to RabbitMQ at {}", connection_->address());
+      return;
+    } catch (const broker::BrokerError& error) {
+      connection_.reset();
+      if (error.reply_code() == 406) {
+        throw;  // a configuration clash does not heal by waiting
+      }
+      last_error = error.what();
+    }
+  }
 }
 
 std::string FileClient::send(const std::filesystem::path& path, const std::string& operation) {
   const auto started = std::chrono::steady_clock::now();
-  FileSource file(path);
-  // Storing a large file takes longer than the broker's heartbeat interval; without heartbeats
-  // the broker would drop the connection the claim is then published on.
-  KeepAliveTicker ticker([this] { connection_.keep_alive(); });
-  KeepAliveSource source(file, ticker);
-  store::PutOptions options;
-  options.metadata = {{"sender", settings_.client_id}};
-  const store::FileInfo stored = store_.put(path.filename().string(), source, options);
+  const store::FileInfo stored = store_file(path);
 
   message::FileRequest request;
   request.message_id = random_hex(16);
@@ -102,7 +157,62 @@ std::string FileClient::send(const std::filesystem::path& path, const std::strin
   request.operation = operation;
   request.store = std::string(store_.kind());
   request.created_at = message::now_rfc3339();
+  try {
+    publish(request);
+  } catch (const std::exception& error) {
+    try {
+      store_.remove(stored.id);
+    } catch (const store::StoreError& remove_error) {
+      spdlog::warn("could not remove file {} of an unsent request: {}; it expires by itself",
+                   stored.id, remove_error.what());
+    }
+    throw std::runtime_error(fmt::format("'{}' was not sent ({}); its stored copy was removed",
+                                         path.string(), error.what()));
+  }
+  std::string message_id = request.message_id;
+  const std::string correlation_id = request.correlation_id;
+  pending_[correlation_id] = Pending{std::move(request), started};
+  return message_id;
+}
 
+store::FileInfo FileClient::store_file(const std::filesystem::path& path) {
+  Backoff backoff(kFirstReconnectDelay, kMaxReconnectDelay);
+  const auto deadline = std::chrono::steady_clock::now() + settings_.recover_for;
+  for (;;) {
+    FileSource file(path);
+    // Storing a large file takes longer than the broker's heartbeat interval; without heartbeats
+    // the broker would drop the connection the claim is then published on. A connection that
+    // breaks meanwhile is noticed, and reopened, by the publish that follows.
+    KeepAliveTicker ticker([this] {
+      try {
+        if (connection_) {
+          connection_->keep_alive();
+        }
+      } catch (const broker::BrokerError&) {
+        connection_.reset();
+      }
+    });
+    KeepAliveSource source(file, ticker);
+    store::PutOptions options;
+    options.metadata = {{"sender", settings_.client_id}};
+    options.expires_at = std::chrono::system_clock::now() + settings_.file_ttl;
+    try {
+      return store_.put(path.filename().string(), source, options);
+    } catch (const store::StoreError& error) {
+      const auto delay = backoff.next();
+      if (error.code() != store::StoreErrc::kBackend ||
+          std::chrono::steady_clock::now() + delay > deadline) {
+        throw;
+      }
+      ++stats_.store_retries;
+      spdlog::warn("could not store '{}': {}; trying again in {} ms", path.string(), error.what(),
+                   delay.count());
+      std::this_thread::sleep_for(delay);
+    }
+  }
+}
+
+void FileClient::publish(message::FileRequest& request) {
   broker::OutgoingMessage outgoing;
   outgoing.properties.message_id = request.message_id;
   outgoing.properties.correlation_id = request.correlation_id;
@@ -111,48 +221,103 @@ std::string FileClient::send(const std::filesystem::path& path, const std::strin
   outgoing.properties.timestamp = std::chrono::duration_cast<std::chrono::seconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
                                       .count();
-  try {
-    request.token = tokens_.access_token();
-    outgoing.body = message::encode(request);
-    const auto outcome = connection_.publish(settings_.destinations.requests, request.operation,
-                                             outgoing, settings_.confirm_timeout);
-    if (outcome != broker::PublishOutcome::kConfirmed) {
-      throw std::runtime_error(outcome == broker::PublishOutcome::kReturned
-                                   ? "no queue is bound to receive requests"
-                                   : "the broker did not confirm the request");
+  Backoff backoff(kFirstReconnectDelay, kMaxReconnectDelay);
+  std::string failure;
+  for (int attempt = 1; attempt <= settings_.publish_attempts; ++attempt) {
+    if (attempt > 1) {
+      ++stats_.publish_retries;
     }
-  } catch (const std::exception& error) {
-    store_.remove(stored.id);
-    throw std::runtime_error(fmt::format("'{}' was not sent ({}); its stored copy was removed",
-                                         path.string(), error.what()));
+    try {
+      if (!connection_) {
+        recover(failure.empty() ? "the broker connection was lost" : failure);
+      }
+      request.token = tokens_.access_token();
+      outgoing.body = message::encode(request);
+      const auto outcome = connection_->publish(settings_.destinations.requests, request.operation,
+                                                outgoing, settings_.confirm_timeout);
+      if (outcome == broker::PublishOutcome::kConfirmed) {
+        ++stats_.requests_confirmed;
+        return;
+      }
+      if (outcome == broker::PublishOutcome::kReturned) {
+        throw std::runtime_error("no queue is bound to receive requests");
+      }
+      failure = outcome == broker::PublishOutcome::kNacked
+                    ? "the broker refused the request (nack)"
+                    : "the broker did not confirm the request in time";
+      const auto delay = backoff.next();
+      spdlog::warn("request {}: {}; publishing it again in {} ms", request.message_id, failure,
+                   delay.count());
+      std::this_thread::sleep_for(delay);
+    } catch (const broker::BrokerError& error) {
+      if (error.reply_code() == 406 || error.reply_code() == 404) {
+        throw;  // a refused topology or a missing exchange: publishing again cannot help
+      }
+      failure = error.what();
+      connection_.reset();
+    }
   }
-  pending_[request.correlation_id] =
-      Pending{stored.filename, stored.id, stored.length, stored.sha256, started};
-  return request.message_id;
+  throw std::runtime_error(
+      fmt::format("{} attempts failed; the last: {}", settings_.publish_attempts, failure));
+}
+
+std::optional<broker::Delivery> FileClient::next_reply(std::chrono::milliseconds timeout) {
+  try {
+    if (!connection_) {
+      recover("the broker connection was lost");
+    }
+    return connection_->next_delivery(timeout);
+  } catch (const broker::BrokerError& error) {
+    if (error.reply_code() == 406) {
+      throw;
+    }
+    // Unacknowledged replies go back to the durable reply queue and come again on the new
+    // connection; those already handled are then dropped as duplicates.
+    recover(error.what());
+    return std::nullopt;
+  }
+}
+
+void FileClient::ack(const broker::Delivery& delivery) {
+  try {
+    connection_->ack(delivery.delivery_tag);
+  } catch (const broker::BrokerError& error) {
+    spdlog::warn("could not acknowledge reply {}: {}; it will come again and be dropped",
+                 delivery.properties.message_id, error.what());
+    connection_.reset();
+  }
 }
 
 void FileClient::await_replies(std::chrono::milliseconds timeout,
                                const std::function<void(const Outcome&)>& on_outcome) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pending_.empty() && std::chrono::steady_clock::now() < deadline) {
-    const auto delivery = connection_.next_delivery(kPollInterval);
-    if (!delivery) {
-      continue;
+  std::string detail = fmt::format(
+      "no reply within {} s; the request stays queued and its reply "
+      "will reach `claimcheck-client listen`",
+      std::chrono::duration_cast<std::chrono::seconds>(timeout).count());
+  try {
+    while (!pending_.empty() && std::chrono::steady_clock::now() < deadline) {
+      const auto delivery = next_reply(kPollInterval);
+      if (!delivery) {
+        continue;
+      }
+      if (auto outcome = handle(*delivery, /*accept_unknown=*/false)) {
+        on_outcome(*outcome);
+      }
     }
-    if (auto outcome = handle(*delivery, /*accept_unknown=*/false)) {
-      on_outcome(*outcome);
-    }
+  } catch (const broker::BrokerError& error) {
+    detail = fmt::format(
+        "no reply: {}; the request stays queued and its reply will reach "
+        "`claimcheck-client listen`",
+        error.what());
   }
-  for (const auto& [correlation_id, request] : pending_) {
+  for (const auto& [correlation_id, pending] : pending_) {
     Outcome outcome;
-    outcome.file_name = request.file_name;
+    outcome.file_name = pending.request.file_name;
     outcome.message_id = correlation_id;
-    outcome.file_id = request.file_id;
-    outcome.detail = fmt::format(
-        "no reply within {} s; the request stays queued and its reply "
-        "will reach `claimcheck-client listen`",
-        std::chrono::duration_cast<std::chrono::seconds>(timeout).count());
-    outcome.elapsed = since(request.sent_at);
+    outcome.file_id = pending.request.file_id;
+    outcome.detail = detail;
+    outcome.elapsed = since(pending.sent_at);
     on_outcome(outcome);
   }
   pending_.clear();
@@ -161,7 +326,7 @@ void FileClient::await_replies(std::chrono::milliseconds timeout,
 void FileClient::listen(const std::function<bool()>& should_stop,
                         const std::function<void(const Outcome&)>& on_outcome) {
   while (!should_stop()) {
-    if (const auto delivery = connection_.next_delivery(kPollInterval)) {
+    if (const auto delivery = next_reply(kPollInterval)) {
       if (auto outcome = handle(*delivery, /*accept_unknown=*/true)) {
         on_outcome(*outcome);
       }
@@ -174,7 +339,7 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
   if (auto* error = std::get_if<message::DecodeError>(&decoded)) {
     spdlog::warn("discarding malformed reply {}: {}", delivery.properties.message_id,
                  error->message);
-    connection_.ack(delivery.delivery_tag);
+    ack(delivery);
     return std::nullopt;
   }
   auto& reply = std::get<message::FileReply>(decoded);
@@ -185,26 +350,38 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
     // so the user sees why instead of waiting for a reply that will not come.
     spdlog::warn("discarding reply {} with a rejected token: {}", reply.message_id,
                  verified.reason);
-    connection_.ack(delivery.delivery_tag);
+    ack(delivery);
     if (found == pending_.end()) {
       return std::nullopt;
     }
     Outcome outcome;
     outcome.message_id = found->first;
-    outcome.file_name = found->second.file_name;
-    outcome.file_id = found->second.file_id;
+    outcome.file_name = found->second.request.file_name;
+    outcome.file_id = found->second.request.file_id;
     outcome.detail =
         "the reply was rejected: its token failed verification (" + verified.reason + ")";
     outcome.elapsed = since(found->second.sent_at);
-    forget_files({found->second.file_id});
+    forget_files({found->second.request.file_id});
+    answered_.insert(found->first);
     pending_.erase(found);
     return outcome;
   }
 
+  if (found == pending_.end() && answered_.contains(reply.correlation_id)) {
+    ++stats_.duplicate_replies;
+    spdlog::info("dropping a second reply ({}) to request {}", reply.message_id,
+                 reply.correlation_id);
+    ack(delivery);
+    return std::nullopt;
+  }
   if (found == pending_.end() && !accept_unknown) {
     spdlog::info("reply {} answers request {} from an earlier run; `listen` shows those",
                  reply.message_id, reply.correlation_id);
-    connection_.ack(delivery.delivery_tag);
+    ack(delivery);
+    return std::nullopt;
+  }
+  if (found != pending_.end() && resend_if_expired(reply, found->second)) {
+    ack(delivery);
     return std::nullopt;
   }
 
@@ -218,8 +395,8 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
   outcome.sha256 = result_text(reply.result, "sha256");
   outcome.content_type = result_text(reply.result, "contentType");
   if (found != pending_.end()) {
-    const Pending& request = found->second;
-    outcome.elapsed = since(request.sent_at);
+    const message::FileRequest& request = found->second.request;
+    outcome.elapsed = since(found->second.sent_at);
     outcome.file_id = request.file_id;
     if (reply.ok() && (outcome.length != request.length || outcome.sha256 != request.sha256)) {
       outcome.ok = false;
@@ -230,10 +407,41 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
     }
     pending_.erase(found);
   }
+  answered_.insert(reply.correlation_id);
+  ++stats_.replies;
   outcome.reply = std::move(reply);
-  forget_files({outcome.reply.file_id, outcome.reply.result_file_id});
-  connection_.ack(delivery.delivery_tag);
+  if (result_flag(outcome.reply.result, "deadLettered")) {
+    // The dead-letter queue still names the request file; it stays until it expires.
+    forget_files({outcome.reply.result_file_id});
+  } else {
+    forget_files({outcome.reply.file_id, outcome.reply.result_file_id});
+  }
+  ack(delivery);
   return outcome;
+}
+
+bool FileClient::resend_if_expired(const message::FileReply& reply, Pending& pending) {
+  if (!settings_.resend_expired || reply.error_code != message::error_code::kTokenExpired ||
+      pending.resends > 0) {
+    return false;
+  }
+  // A new message id: the old one has been answered, and a server that remembers it would
+  // drop the resent request as a duplicate.
+  message::FileRequest resent = pending.request;
+  resent.message_id = random_hex(16);
+  try {
+    publish(resent);
+  } catch (const std::exception& error) {
+    spdlog::warn("could not resend request {} with a fresh token: {}", reply.correlation_id,
+                 error.what());
+    return false;
+  }
+  spdlog::info("request {} waited until its token expired; resent as {} with a fresh token",
+               reply.correlation_id, resent.message_id);
+  pending.request = std::move(resent);
+  ++pending.resends;
+  ++stats_.resent;
+  return true;
 }
 
 void FileClient::forget_files(std::initializer_list<std::string> ids) {
@@ -248,19 +456,40 @@ void FileClient::forget_files(std::initializer_list<std::string> ids) {
 }
 
 void FileClient::remove_own_file(const std::string& id) noexcept {
-  try {
-    // A reply only names files; whoever made the request chose them. Deleting just the files
-    // this client stored keeps a crafted request from making a listener delete others' files.
-    if (store_.stat(id).metadata.value("sender", std::string()) != settings_.client_id) {
-      spdlog::warn("a reply names file {}, which this client did not store; leaving it", id);
+  // A store that is briefly away should not leave the file to the sweeper, days later.
+  constexpr int kAttempts = 5;
+  Backoff backoff(std::chrono::seconds(1), std::chrono::seconds(8));
+  for (int attempt = 1;; ++attempt) {
+    try {
+      // A reply only names files; whoever made the request chose them. Deleting just the files
+      // this client stored keeps a crafted request from making a listener delete others' files.
+      if (store_.stat(id).metadata.value("sender", std::string()) != settings_.client_id) {
+        spdlog::warn("a reply names file {}, which this client did not store; leaving it", id);
+        return;
+      }
+      store_.remove(id);
       return;
-    }
-    store_.remove(id);
-  } catch (const std::exception& error) {
-    const auto* store_error = dynamic_cast<const store::StoreError*>(&error);
-    if (store_error == nullptr || store_error->code() != store::StoreErrc::kNotFound) {
-      spdlog::warn("could not delete file {} after its reply: {}; the sweeper will remove it", id,
-                   error.what());
+    } catch (const store::StoreError& error) {
+      if (error.code() == store::StoreErrc::kNotFound) {
+        return;
+      }
+      if (error.code() != store::StoreErrc::kBackend || attempt == kAttempts) {
+        spdlog::warn(
+            "could not delete file {} after its reply: {}; the sweeper will remove it "
+            "when it expires",
+            id, error.what());
+        return;
+      }
+      const auto delay = backoff.next();
+      spdlog::warn("could not delete file {} after its reply: {}; trying again in {} ms", id,
+                   error.what(), delay.count());
+      std::this_thread::sleep_for(delay);
+    } catch (const std::exception& error) {
+      spdlog::warn(
+          "could not delete file {} after its reply: {}; the sweeper will remove it "
+          "when it expires",
+          id, error.what());
+      return;
     }
   }
 }
