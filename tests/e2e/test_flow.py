@@ -3,9 +3,13 @@ and a real RabbitMQ node, as a user runs them. Bad input must give a clear error
 exit, never a hang.
 
 Needs CLAIMCHECK_TEST_AMQP_PORT (the CTest fixture's RabbitMQ node) and CLAIMCHECK_BUILD_DIR.
+CLAIMCHECK_TEST_STORE picks the store: `sqlite` (the default, the embedded store) or `gridfs`,
+which also needs CLAIMCHECK_TEST_MONGODB_URI (the fixture's server, without a database) and
+CLAIMCHECK_TEST_MONGODB_JAVA (the build of tests/java/mongo, whose GridFsTool counts documents).
 """
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +25,9 @@ from stack import Stack, free_port  # noqa: E402
 BUILD_DIR = Path(os.environ.get("CLAIMCHECK_BUILD_DIR", Path(__file__).parents[2] / "build"))
 AMQP_PORT = int(os.environ["CLAIMCHECK_TEST_AMQP_PORT"])
 CLI_TIMEOUT = 120
+STORE = os.environ.get("CLAIMCHECK_TEST_STORE", "sqlite")
+if STORE not in ("sqlite", "gridfs"):
+    raise SystemExit(f"CLAIMCHECK_TEST_STORE must be sqlite or gridfs, not {STORE!r}")
 
 
 class FlowTest(unittest.TestCase):
@@ -29,8 +36,15 @@ class FlowTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.workdir = BUILD_DIR / "e2e" / uuid.uuid4().hex[:8]
+        if STORE == "gridfs":
+            # A database of its own, so runs never see each other's files.
+            cls.store_location = (os.environ["CLAIMCHECK_TEST_MONGODB_URI"]
+                                  + "flow_" + cls.workdir.name)
+        else:
+            cls.store_location = "sqlite:var/store.db"
         cls.stack = Stack(cls.workdir, BUILD_DIR, amqp_port=AMQP_PORT,
-                          destination_suffix="-" + cls.workdir.name)
+                          destination_suffix="-" + cls.workdir.name,
+                          store_location=cls.store_location)
         try:
             cls.stack.start()
         except Exception:
@@ -48,9 +62,25 @@ class FlowTest(unittest.TestCase):
         path.write_bytes(data)
         return path
 
-    def stored_file_count(self) -> int:
-        with sqlite3.connect(self.workdir / "var" / "store.db") as db:
-            return db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    def stored_counts(self) -> tuple[int, int]:
+        """(files, chunks) in the store: the files and chunks tables of the embedded store, the
+        documents in fs.files and fs.chunks on GridFS."""
+        if STORE == "sqlite":
+            with sqlite3.connect(self.workdir / "var" / "store.db") as db:
+                return (db.execute("SELECT COUNT(*) FROM files").fetchone()[0],
+                        db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        java = Path(os.environ["CLAIMCHECK_TEST_MONGODB_JAVA"])
+        result = subprocess.run(
+            ["java", "-cp", f"{java / 'classes'}:{java / 'lib'}/*",
+             "claimcheck.test.mongo.GridFsTool", "count", self.store_location, "fs"],
+            capture_output=True, text=True, timeout=CLI_TIMEOUT, stdin=subprocess.DEVNULL)
+        self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+        counts = re.fullmatch(r"files=(\d+) chunks=(\d+)\n", result.stdout)
+        self.assertIsNotNone(counts, result.stdout)
+        return int(counts.group(1)), int(counts.group(2))
+
+    def assert_store_empty(self):
+        self.assertEqual(self.stored_counts(), (0, 0), "(files, chunks) left in the store")
 
     def send(self, *args: str, **kwargs):
         # A bounded wait for replies, well inside the subprocess timeout, so a missing reply
@@ -80,7 +110,7 @@ class FlowTest(unittest.TestCase):
         self.assertIn("text/plain", next(line for line in lines if "hello.txt" in line))
         self.assertIn(f"{len(files)} of {len(files)} files verified", result.stdout)
         # Each request file is deleted once its reply is handled.
-        self.assertEqual(self.stored_file_count(), 0)
+        self.assert_store_empty()
 
     def test_same_name_different_content_gets_each_its_own_reply(self):
         # Case S6: messages carry ids, never names.
@@ -101,7 +131,7 @@ class FlowTest(unittest.TestCase):
         self.assertIn("absent.txt", result.stderr)
         self.assertIn("no such file", result.stderr)
         self.assertNotIn("ok", result.stdout)
-        self.assertEqual(self.stored_file_count(), 0)
+        self.assert_store_empty()
 
     def test_unreachable_broker_is_named_with_host_and_port(self):
         port = free_port()
@@ -134,7 +164,7 @@ class FlowTest(unittest.TestCase):
         self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
         self.assertIn("FAIL  d.txt  the reply was rejected", result.stdout)
         self.assertLess(result.seconds, 30)
-        self.assertEqual(self.stored_file_count(), 0)
+        self.assert_store_empty()
 
     def test_auth_server_claiming_another_issuer_gets_no_secret(self):
         # A client that expects another issuer than the registered auth server claims (a stale
@@ -144,7 +174,20 @@ class FlowTest(unittest.TestCase):
         self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
         self.assertIn("not sending credentials", result.stderr)
         self.assertIn("some-other-issuer", result.stderr)
-        self.assertEqual(self.stored_file_count(), 0)
+        self.assert_store_empty()
+
+    def test_services_use_the_selected_store(self):
+        # The resource server names its store once it has registered, so the line may lag.
+        expected = "resource server ready: store " + (
+            f"{self.store_location}," if STORE == "gridfs" else "sqlite:")
+        log = self.workdir / "logs" / "resource.log"
+        deadline = time.monotonic() + 10
+        while expected not in log.read_text(errors="replace") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertIn(expected, log.read_text(errors="replace"))
+        if STORE == "gridfs":
+            # Nothing went to the embedded default instead.
+            self.assertFalse((self.workdir / "var" / "store.db").exists())
 
     def test_a_taken_port_is_refused_not_shared(self):
         result = subprocess.run(

@@ -2,6 +2,7 @@ package claimcheck.test.mongo;
 
 import com.mongodb.client.MongoClient;
 import com.mongodb.client.MongoClients;
+import com.mongodb.client.MongoDatabase;
 import com.mongodb.client.gridfs.GridFSBucket;
 import com.mongodb.client.gridfs.GridFSBuckets;
 import com.mongodb.client.gridfs.GridFSDownloadStream;
@@ -26,6 +27,7 @@ import org.bson.types.ObjectId;
  * GridFsTool put URI BUCKET FILE NAME   stores FILE; prints "id=HEX sha256=HEX length=N"
  * GridFsTool get URI BUCKET ID OUTFILE  downloads by id; prints the same fields and the files
  *                                       document as "files=JSON"
+ * GridFsTool count URI BUCKET           counts the bucket's documents; prints "files=N chunks=N"
  * </pre>
  *
  * The database is the one named in the URI. Exit code 0 on success, 1 on a driver error.
@@ -34,15 +36,19 @@ public final class GridFsTool {
   private GridFsTool() {}
 
   public static void main(String[] args) throws Exception {
-    if (args.length != 5 || !(args[0].equals("put") || args[0].equals("get"))) {
-      System.err.println("usage: GridFsTool put URI BUCKET FILE NAME | get URI BUCKET ID OUTFILE");
+    boolean transfer = args.length == 5 && (args[0].equals("put") || args[0].equals("get"));
+    if (!transfer && !(args.length == 3 && args[0].equals("count"))) {
+      System.err.println("usage: GridFsTool put URI BUCKET FILE NAME | get URI BUCKET ID OUTFILE"
+          + " | count URI BUCKET");
       System.exit(2);
     }
     String database = new com.mongodb.ConnectionString(args[1]).getDatabase();
     try (MongoClient client = MongoClients.create(args[1])) {
-      GridFSBucket bucket =
-          GridFSBuckets.create(client.getDatabase(database == null ? "test" : database), args[2]);
-      if (args[0].equals("put")) {
+      MongoDatabase db = client.getDatabase(database == null ? "test" : database);
+      GridFSBucket bucket = GridFSBuckets.create(db, args[2]);
+      if (args[0].equals("count")) {
+        count(db, args[2]);
+      } else if (args[0].equals("put")) {
         put(bucket, Path.of(args[3]), args[4]);
       } else {
         get(bucket, new ObjectId(args[3]), Path.of(args[4]));
@@ -85,5 +91,12 @@ public final class GridFsTool {
         .append("chunkSize", files.getChunkSize())
         .append("metadata", files.getMetadata())
         .toJson());
+  }
+
+  /** Documents in BUCKET.files and BUCKET.chunks (a missing collection counts 0). */
+  private static void count(MongoDatabase db, String bucket) {
+    long files = db.getCollection(bucket + ".files").countDocuments();
+    long chunks = db.getCollection(bucket + ".chunks").countDocuments();
+    System.out.printf("files=%d chunks=%d%n", files, chunks);
   }
 }
