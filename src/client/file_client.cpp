@@ -397,6 +397,8 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
   if (found != pending_.end()) {
     const message::FileRequest& request = found->second.request;
     outcome.elapsed = since(found->second.sent_at);
+    // The client's own record names the file: a reply refusing the token names none.
+    outcome.file_name = request.file_name;
     outcome.file_id = request.file_id;
     if (reply.ok() && (outcome.length != request.length || outcome.sha256 != request.sha256)) {
       outcome.ok = false;
@@ -414,7 +416,7 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
     // The dead-letter queue still names the request file; it stays until it expires.
     forget_files({outcome.reply.result_file_id});
   } else {
-    forget_files({outcome.reply.file_id, outcome.reply.result_file_id});
+    forget_files({outcome.file_id, outcome.reply.result_file_id});
   }
   ack(delivery);
   return outcome;
