@@ -255,6 +255,7 @@ class Connection::Impl {
   void on_connection_close(const amqp_connection_close_t& close);
 
   void throw_if_broken() const;
+  void throw_if_consumer_channel_closed(std::string_view action) const;
   void ensure_channel(amqp_channel_t channel);
 
   bool pump_one(Clock::time_point deadline);
@@ -341,6 +342,12 @@ void Connection::Impl::check_reply(std::string_view action, amqp_channel_t chann
 
 void Connection::Impl::on_channel_close(amqp_channel_t channel, const amqp_channel_close_t& close) {
   ChannelState& state = channels_.at(channel);
+  if (!state.open) {
+    // RabbitMQ may close a channel twice before it reads our close-ok (a consumer timeout is
+    // checked on every channel tick); a second close-ok for a closed channel is a connection
+    // error, so the repeat is ignored.
+    return;
+  }
   state.open = false;
   state.refusal = Refusal{close.reply_code, to_string(close.reply_text)};
   incoming_.erase(channel);
@@ -563,15 +570,28 @@ std::optional<Delivery> Connection::Impl::next_delivery(std::chrono::millisecond
 }
 
 void Connection::Impl::ack(std::uint64_t delivery_tag) {
-  throw_if_broken();
+  throw_if_consumer_channel_closed(fmt::format("acknowledge delivery {} on", delivery_tag));
   check_status(fmt::format("acknowledge delivery {} on", delivery_tag),
                amqp_basic_ack(state_.get(), kConsumeChannel, delivery_tag, /*multiple=*/0));
 }
 
 void Connection::Impl::reject(std::uint64_t delivery_tag, bool requeue) {
-  throw_if_broken();
+  throw_if_consumer_channel_closed(fmt::format("reject delivery {} on", delivery_tag));
   check_status(fmt::format("reject delivery {} on", delivery_tag),
                amqp_basic_reject(state_.get(), kConsumeChannel, delivery_tag, requeue ? 1 : 0));
+}
+
+void Connection::Impl::throw_if_consumer_channel_closed(std::string_view action) const {
+  throw_if_broken();
+  const ChannelState& consume = channels_.at(kConsumeChannel);
+  if (!consume.open && consume.refusal) {
+    // Its deliveries went back to the queue when the broker closed it (for instance after a
+    // consumer timeout); acknowledging on the closed channel would be a connection error.
+    // Reply code 0: the connection is fine and a new one recovers; the broker's own code (406
+    // after a consumer timeout) would read as a configuration clash.
+    throw error(action, fmt::format("the broker closed the consuming channel: {} [reply code {}]",
+                                    consume.refusal->reply_text, consume.refusal->reply_code));
+  }
 }
 
 void Connection::Impl::keep_alive() {

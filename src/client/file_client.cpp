@@ -268,9 +268,6 @@ std::optional<broker::Delivery> FileClient::next_reply(std::chrono::milliseconds
     }
     return connection_->next_delivery(timeout);
   } catch (const broker::BrokerError& error) {
-    if (error.reply_code() == 406) {
-      throw;
-    }
     // Unacknowledged replies go back to the durable reply queue and come again on the new
     // connection; those already handled are then dropped as duplicates.
     recover(error.what());

@@ -132,6 +132,9 @@ HandledRequest RequestHandler::redeem(const message::FileRequest& request, messa
                                     request.file_id, request.store, store_.kind()))};
   }
 
+  // What the keep-alive throws (the broker connection is gone) is the caller's to handle, not a
+  // failure of the operation.
+  std::exception_ptr keep_alive_failure;
   try {
     const store::FileInfo stored = store_.stat(request.file_id);
     if (stored.length != request.length || stored.sha256 != request.sha256) {
@@ -143,7 +146,16 @@ HandledRequest RequestHandler::redeem(const message::FileRequest& request, messa
                       request.sha256))};
     }
     auto run = operation->start(request);
-    KeepAliveTicker ticker(keep_alive);
+    KeepAliveTicker ticker([&keep_alive, &keep_alive_failure] {
+      try {
+        if (keep_alive) {
+          keep_alive();
+        }
+      } catch (...) {
+        keep_alive_failure = std::current_exception();
+        throw;
+      }
+    });
     KeepAliveSink sink(*run, ticker);
     const store::FileInfo verified_file = store_.read(request.file_id, sink);
     OperationResult outcome = run->finish(verified_file);
@@ -161,6 +173,9 @@ HandledRequest RequestHandler::redeem(const message::FileRequest& request, messa
     return {error_reply(std::move(reply), error_code_for(error), error.what()),
             error.code() == store::StoreErrc::kNotFound};
   } catch (const std::exception& error) {
+    if (keep_alive_failure) {
+      std::rethrow_exception(keep_alive_failure);
+    }
     return {error_reply(std::move(reply), message::error_code::kProcessingFailed,
                         fmt::format("operation '{}' failed on file {}: {}", request.operation,
                                     request.file_id, error.what()))};

@@ -101,11 +101,14 @@ Worker::Worker(WorkerSettings settings, broker::BrokerSettings broker, RequestHa
 void Worker::run(const std::function<bool()>& should_stop) {
   Backoff reconnect_backoff(kFirstReconnectDelay, kMaxReconnectDelay);
   while (!should_stop()) {
+    bool declaring = false;
     try {
       auto connection = broker::Connection::open(broker_);
+      declaring = true;
       queues_ =
           broker::declare_request_topology(*connection, settings_.destinations, settings_.queue);
       connection->declare_topic_exchange(settings_.destinations.replies);
+      declaring = false;
       connection->start_consuming(queues_.queue, settings_.prefetch);
       spdlog::info("consuming {} on RabbitMQ at {} (prefetch {})", queues_.queue,
                    connection->address(), settings_.prefetch);
@@ -114,8 +117,9 @@ void Worker::run(const std::function<bool()>& should_stop) {
       connection->close();
     } catch (const broker::BrokerError& error) {
       consuming_ = false;
-      if (error.reply_code() == 406) {
+      if (declaring && error.reply_code() == 406) {
         // The queue exists with other arguments: retrying cannot fix a configuration clash.
+        // (A 406 later, such as a consumer timeout closing the channel, is recovered from.)
         throw;
       }
       reconnects_.increment();
@@ -154,6 +158,8 @@ void Worker::answer(broker::Connection& connection, const broker::Delivery& deli
     // broker would drop the connection and redeliver the request mid-work.
     handled = handler_.handle(delivery.body, delivery.properties.correlation_id,
                               [&connection] { connection.keep_alive(); });
+  } catch (const broker::BrokerError&) {
+    throw;  // the connection failed while the file streamed: reconnect, the request comes again
   } catch (const std::exception& error) {
     // The store is failing: nothing is wrong with the request itself.
     handled.reply =
@@ -189,9 +195,9 @@ void Worker::answer(broker::Connection& connection, const broker::Delivery& deli
   if (!message_id.empty()) {
     remember(message_id);
   }
-  connection.ack(delivery.delivery_tag);
   spdlog::info("answered request {} for client '{}': {}", message_id, delivery.properties.reply_to,
                handled.reply.ok() ? "ok" : handled.reply.error_code);
+  connection.ack(delivery.delivery_tag);
 }
 
 bool Worker::answered_before(const std::string& message_id) {

@@ -6,9 +6,10 @@
 /// Contract: handle() never throws for anything a message can contain. Bad JSON, a missing
 /// field, a bad or expired token, an unknown operation, a missing or corrupt file: each becomes
 /// an error reply with a distinct errorCode, and no operation ever finishes on a file that
-/// failed verification. Only a failure of this process's own dependencies (the store's
-/// database failing) reaches the caller, as store::StoreError of kind kBackend. Not
-/// thread-safe: one handler per consuming thread.
+/// failed verification. Only a failure of this process's own dependencies reaches the caller:
+/// the store's database failing, as store::StoreError of kind kBackend, and whatever the
+/// caller's keep-alive callback throws, unchanged. Not thread-safe: one handler per consuming
+/// thread.
 
 #include <functional>
 #include <string_view>
