@@ -255,6 +255,17 @@ void FileClient::publish(message::FileRequest& request) {
       }
       failure = error.what();
       connection_.reset();
+    } catch (const token::TokenClientError& error) {
+      // An auth server that is restarting, or not (yet) in the registry, comes back; one that
+      // refuses the secret does not.
+      if (error.error_code() != "unreachable" && error.error_code() != "no_endpoint") {
+        throw;
+      }
+      failure = error.what();
+      const auto delay = backoff.next();
+      spdlog::warn("request {}: {}; trying again in {} ms", request.message_id, failure,
+                   delay.count());
+      std::this_thread::sleep_for(delay);
     }
   }
   throw std::runtime_error(
