@@ -93,6 +93,7 @@ FileClient::~FileClient() = default;
 
 void FileClient::open() {
   connection_ = connect_();
+  ++connection_generation_;
   declare_topology();
 }
 
@@ -128,6 +129,7 @@ void FileClient::recover(const std::string& reason) {
     std::this_thread::sleep_for(delay);
     try {
       connection_ = connect_();
+      ++connection_generation_;
       declare_topology();
       ++stats_.reconnects;
       spdlog::info("reconnected to RabbitMQ at {}", connection_->address());
@@ -277,6 +279,7 @@ std::optional<broker::Delivery> FileClient::next_reply(std::chrono::milliseconds
     if (!connection_) {
       recover("the broker connection was lost");
     }
+    delivered_generation_ = connection_generation_;
     return connection_->next_delivery(timeout);
   } catch (const broker::BrokerError& error) {
     // Unacknowledged replies go back to the durable reply queue and come again on the new
@@ -287,6 +290,11 @@ std::optional<broker::Delivery> FileClient::next_reply(std::chrono::milliseconds
 }
 
 void FileClient::ack(const broker::Delivery& delivery) {
+  if (!connection_ || connection_generation_ != delivered_generation_) {
+    // The delivery came on a connection that is gone (a resend reconnected meanwhile): its tag
+    // means nothing on the new one, and the broker delivers the reply again anyway.
+    return;
+  }
   try {
     connection_->ack(delivery.delivery_tag);
   } catch (const broker::BrokerError& error) {
@@ -466,10 +474,15 @@ void FileClient::forget_files(std::initializer_list<std::string> ids) {
 }
 
 void FileClient::remove_own_file(const std::string& id) noexcept {
-  // A store that is briefly away should not leave the file to the sweeper, days later.
-  constexpr int kAttempts = 5;
+  // A store that is briefly away should not leave the file to the sweeper, days later; one
+  // that stays away must not keep the client from exiting, so retries stop once it has failed
+  // for kMaxDeleteOutage without a success in between.
+  constexpr std::chrono::seconds kMaxDeleteOutage{30};
   Backoff backoff(std::chrono::seconds(1), std::chrono::seconds(8));
-  for (int attempt = 1;; ++attempt) {
+  for (;;) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool outage_too_long =
+        delete_outage_since_ && now - *delete_outage_since_ > kMaxDeleteOutage;
     try {
       // A reply only names files; whoever made the request chose them. Deleting just the files
       // this client stored keeps a crafted request from making a listener delete others' files.
@@ -478,15 +491,19 @@ void FileClient::remove_own_file(const std::string& id) noexcept {
         return;
       }
       store_.remove(id);
+      delete_outage_since_.reset();
       return;
     } catch (const store::StoreError& error) {
       if (error.code() == store::StoreErrc::kNotFound) {
         return;
       }
-      if (error.code() != store::StoreErrc::kBackend || attempt == kAttempts) {
+      if (error.code() == store::StoreErrc::kBackend && !delete_outage_since_) {
+        delete_outage_since_ = now;
+      }
+      if (error.code() != store::StoreErrc::kBackend || outage_too_long) {
         spdlog::warn(
-            "could not delete file {} after its reply: {}; the sweeper will remove it "
-            "when it expires",
+            "could not delete file {} after its reply: {}; the sweeper removes it when "
+            "it expires",
             id, error.what());
         return;
       }
@@ -496,8 +513,8 @@ void FileClient::remove_own_file(const std::string& id) noexcept {
       std::this_thread::sleep_for(delay);
     } catch (const std::exception& error) {
       spdlog::warn(
-          "could not delete file {} after its reply: {}; the sweeper will remove it "
-          "when it expires",
+          "could not delete file {} after its reply: {}; the sweeper removes it when it "
+          "expires",
           id, error.what());
       return;
     }

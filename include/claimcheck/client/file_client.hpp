@@ -171,6 +171,11 @@ class FileClient {
   std::set<std::string> answered_;          ///< correlation ids answered in this run
   ClientStats stats_;
   std::optional<std::string> gave_up_;  ///< why recover() gave up, once it has
+  /// Counts the connections opened; a delivery's tag is only valid on the one it came from.
+  std::uint64_t connection_generation_ = 0;
+  std::uint64_t delivered_generation_ = 0;
+  /// Since when deletes fail for the store's sake; touched on the reaper's thread only.
+  std::optional<std::chrono::steady_clock::time_point> delete_outage_since_;
   std::unique_ptr<FileReaper> reaper_;
 };
 
