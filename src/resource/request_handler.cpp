@@ -109,10 +109,13 @@ HandledRequest RequestHandler::redeem(const message::FileRequest& request, messa
     reply.file_id.clear();
     reply.file_name.clear();
     // An unknown key may be one the auth server has just rotated in while the key set could not
-    // be fetched; the verifier refreshes it again once its rate limit allows.
+    // be refreshed; the verifier fetches it again once its rate limit allows.
+    const bool may_verify_later =
+        verified.status == token::TokenStatus::kUnknownKey && verified.key_set_stale;
     return {error_reply(std::move(reply), error_code_for(verified.status),
                         "access token rejected: " + verified.reason),
-            verified.status == token::TokenStatus::kUnknownKey};
+            may_verify_later,
+            may_verify_later ? verifier_.refresh_possible_in() : std::chrono::milliseconds(0)};
   }
   Operation* operation = operations_.find(request.operation);
   if (operation == nullptr) {

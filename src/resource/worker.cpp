@@ -168,7 +168,7 @@ void Worker::answer(broker::Connection& connection, const broker::Delivery& deli
     handled.worth_retrying = true;
   }
   if (handled.worth_retrying && attempt < settings_.max_attempts) {
-    retry_later(connection, delivery, attempt, handled.reply.error);
+    retry_later(connection, delivery, attempt, handled.reply.error, handled.retry_not_before);
     return;
   }
 
@@ -222,8 +222,14 @@ void Worker::remember(const std::string& message_id) {
 }
 
 void Worker::retry_later(broker::Connection& connection, const broker::Delivery& delivery,
-                         int attempt, const std::string& reason) {
-  const auto delay = retry_backoff_.after_attempt(attempt);
+                         int attempt, const std::string& reason,
+                         std::chrono::milliseconds not_before) {
+  // A little past `not_before`, so that the attempt finds what it waited for.
+  constexpr std::chrono::milliseconds kMargin{200};
+  const auto delay =
+      std::max(retry_backoff_.after_attempt(attempt), not_before > std::chrono::milliseconds::zero()
+                                                          ? not_before + kMargin
+                                                          : std::chrono::milliseconds::zero());
   broker::OutgoingMessage retry{delivery.body, delivery.properties};
   retry.properties.headers[kAttemptHeader] = std::to_string(attempt + 1);
   retry.properties.expiration = std::to_string(delay.count());

@@ -31,7 +31,7 @@ struct VerificationKey {
 using KeySet = std::map<std::string, std::shared_ptr<const VerificationKey>, std::less<>>;
 
 VerifyResult reject(TokenStatus status, std::string reason) {
-  return VerifyResult{status, std::move(reason), std::nullopt};
+  return VerifyResult{status, std::move(reason), std::nullopt, /*key_set_stale=*/false};
 }
 
 std::string echo(const nlohmann::json& value) {
@@ -314,7 +314,10 @@ struct TokenVerifier::Impl {
     return found == keys->end() ? nullptr : found->second;
   }
 
-  std::shared_ptr<const VerificationKey> find_key(std::string_view kid) {
+  /// The key for `kid`, fetching the key set once (rate-limited) when it is not cached.
+  /// `stale` tells, when no key is found, that the key set could not be brought up to date.
+  std::shared_ptr<const VerificationKey> find_key(std::string_view kid, bool& stale) {
+    stale = false;
     if (auto key = cached_key(kid)) {
       return key;
     }
@@ -325,36 +328,49 @@ struct TokenVerifier::Impl {
     }
     const auto now = std::chrono::steady_clock::now();
     if (last_fetch && now - *last_fetch < settings.jwks_min_refresh_interval) {
+      stale = true;
       return nullptr;
     }
     last_fetch = now;
-    refresh();
+    stale = !refresh();
     return cached_key(kid);
   }
 
-  // Called with fetch_mutex held. Replaces the cache only with a usable key set.
-  void refresh() {
+  std::chrono::milliseconds refresh_possible_in() {
+    const std::lock_guard fetch_lock(fetch_mutex);
+    if (!last_fetch) {
+      return std::chrono::milliseconds::zero();
+    }
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        *last_fetch + settings.jwks_min_refresh_interval - std::chrono::steady_clock::now());
+    return std::max(wait, std::chrono::milliseconds::zero());
+  }
+
+  // Called with fetch_mutex held. Replaces the cache only with a usable key set; false when
+  // there was none to be had.
+  bool refresh() {
     std::optional<std::string> text;
     try {
       text = fetcher();
     } catch (const std::exception& error) {
       spdlog::warn("JWKS fetch threw ({}); keeping the {} cached keys", error.what(),
                    cached_count());
-      return;
+      return false;
     }
     if (!text) {
       spdlog::warn("JWKS fetch failed; keeping the {} cached keys", cached_count());
-      return;
+      return false;
     }
     std::string problem;
     auto parsed = parse_jwks(*text, problem);
     if (!parsed) {
       spdlog::warn("JWKS rejected: {}; keeping the {} cached keys", problem, cached_count());
-      return;
+      return false;
     }
     spdlog::info("JWKS loaded: {} signing keys", parsed->size());
     const std::lock_guard lock(keys_mutex);
     keys = std::make_shared<const KeySet>(std::move(*parsed));
+    return true;
   }
 
   std::size_t cached_count() {
@@ -452,7 +468,7 @@ VerifyResult TokenVerifier::Impl::check_claims(nlohmann::json claims,
       .expires_at = *expires_at,
       .claims = std::move(claims),
   };
-  return VerifyResult{TokenStatus::kValid, "valid", std::move(verified)};
+  return VerifyResult{TokenStatus::kValid, "valid", std::move(verified), /*key_set_stale=*/false};
 }
 
 VerifyResult TokenVerifier::Impl::check_revocation(std::string_view token,
@@ -493,6 +509,10 @@ TokenVerifier::TokenVerifier(VerifierSettings settings, JwksFetcher fetcher, Clo
 
 TokenVerifier::~TokenVerifier() = default;
 
+std::chrono::milliseconds TokenVerifier::refresh_possible_in() const {
+  return impl_->refresh_possible_in();
+}
+
 VerifyResult TokenVerifier::verify(std::string_view token, std::string_view required_authority,
                                    const std::optional<FileBinding>& file) {
   if (token.size() > impl_->settings.max_token_bytes) {
@@ -524,9 +544,15 @@ VerifyResult TokenVerifier::verify(std::string_view token, std::string_view requ
   if (!kid || kid->empty()) {
     return reject(TokenStatus::kUnknownKey, "token header names no kid");
   }
-  const auto key = impl_->find_key(*kid);
+  bool stale = false;
+  const auto key = impl_->find_key(*kid, stale);
   if (!key) {
-    return reject(TokenStatus::kUnknownKey, "no key with kid " + echo(*kid) + " in the JWKS");
+    VerifyResult result =
+        reject(TokenStatus::kUnknownKey,
+               "no key with kid " + echo(*kid) + " in the JWKS" +
+                   (stale ? " (the key set could not be refreshed just now)" : ""));
+    result.key_set_stale = stale;
+    return result;
   }
   if (*alg != key->algorithm) {
     return reject(TokenStatus::kBadAlgorithm, "algorithm " + echo(*alg) + " does not match key " +

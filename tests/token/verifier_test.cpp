@@ -220,6 +220,34 @@ TEST_F(VerifierTest, UnknownKidRefreshesAtMostOncePerInterval) {
   EXPECT_EQ(jwks_.calls(), 2) << "20 tokens with an unknown kid must cause one refresh";
 }
 
+// An unknown key says whether the key set could be brought up to date, and when it next may:
+// consumers then try again instead of refusing for good (issue 6: auth restarted with a new
+// key while the first fetch was recent or auth was away).
+TEST_F(VerifierTest, UnknownKeyTellsWhetherTheKeySetCouldBeRefreshed) {
+  auto verifier = make_verifier(seconds(2));
+  ASSERT_TRUE(verifier.verify(sign_jwt(claims(), *old_key_), "").ok());
+
+  const VerifyResult held_back = verifier.verify(sign_jwt(claims(), new_key()), "");
+  EXPECT_EQ(held_back.status, TokenStatus::kUnknownKey);
+  EXPECT_TRUE(held_back.key_set_stale);
+  EXPECT_GT(verifier.refresh_possible_in(), std::chrono::milliseconds(0));
+  EXPECT_LE(verifier.refresh_possible_in(), std::chrono::milliseconds(2000));
+
+  jwks_.serve(std::nullopt);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  EXPECT_EQ(verifier.refresh_possible_in(), std::chrono::milliseconds(0));
+  const VerifyResult unreachable = verifier.verify(sign_jwt(claims(), new_key()), "");
+  EXPECT_EQ(unreachable.status, TokenStatus::kUnknownKey);
+  EXPECT_TRUE(unreachable.key_set_stale);
+
+  jwks_.serve(jwks_of({old_key_, &new_key()}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  const VerifyResult stranger = verifier.verify(sign_jwt(claims(), stranger_key()), "");
+  EXPECT_EQ(stranger.status, TokenStatus::kUnknownKey);
+  EXPECT_FALSE(stranger.key_set_stale) << "a fresh key set without the key is final";
+  EXPECT_TRUE(verifier.verify(sign_jwt(claims(), new_key()), "").ok());
+}
+
 // T2: a failing key endpoint must never empty the cache.
 TEST_F(VerifierTest, FailedOrEmptyRefreshKeepsTheCachedKeys) {
   auto verifier = make_verifier(seconds(1));

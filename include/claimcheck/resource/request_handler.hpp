@@ -27,8 +27,10 @@ struct HandledRequest {
   message::FileReply reply;
   /// The error may go away by itself, so the request deserves another attempt before its error
   /// reply is sent: the file is not in the store (yet), or the token's signing key is not in
-  /// the key set (yet, during a key rotation).
+  /// a key set that could not be refreshed (during a key rotation, or while auth is away).
   bool worth_retrying = false;
+  /// The earliest a new attempt can do better (the key set's next possible refresh).
+  std::chrono::milliseconds retry_not_before{0};
 };
 
 class RequestHandler {

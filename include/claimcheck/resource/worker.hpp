@@ -75,10 +75,11 @@ class Worker {
   void answer(broker::Connection& connection, const broker::Delivery& delivery);
   /// True when the request was answered before; a store failure counts as "not known".
   bool answered_before(const std::string& message_id);
-  /// Puts the request into the retry queue for its next attempt; requeues it after a pause
-  /// when even that fails.
+  /// Puts the request into the retry queue for its next attempt, no sooner than `not_before`;
+  /// requeues it after a pause when even that fails.
   void retry_later(broker::Connection& connection, const broker::Delivery& delivery, int attempt,
-                   const std::string& reason);
+                   const std::string& reason,
+                   std::chrono::milliseconds not_before = std::chrono::milliseconds(0));
   /// Publishes `reply`; returns false (the request requeued after a pause) when the broker did
   /// not confirm it.
   bool publish_reply(broker::Connection& connection, const broker::Delivery& delivery,

@@ -110,6 +110,10 @@ struct VerifyResult {
   /// Human-readable; never contains the token or its signature.
   std::string reason;
   std::optional<VerifiedToken> token;
+  /// With kUnknownKey: the key set could not be brought up to date (the refresh was held back
+  /// by the rate limit, or the fetch failed), so the same token may verify later, once
+  /// refresh_possible_in() has passed. False when a fresh key set lacks the key.
+  bool key_set_stale = false;
   [[nodiscard]] bool ok() const { return status == TokenStatus::kValid; }
 };
 
@@ -165,6 +169,9 @@ class TokenVerifier {
   /// the token must carry one.
   VerifyResult verify(std::string_view token, std::string_view required_authority,
                       const std::optional<FileBinding>& file = std::nullopt);
+
+  /// How long until an unknown kid may trigger the next key set fetch (zero: now).
+  [[nodiscard]] std::chrono::milliseconds refresh_possible_in() const;
 
  private:
   struct Impl;
