@@ -361,6 +361,15 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
   auto& reply = std::get<message::FileReply>(decoded);
   const auto found = pending_.find(reply.correlation_id);
   const token::VerifyResult verified = verifier_.verify(reply.token, message::kReplyAuthority);
+  if (!verified.ok() && verified.key_set_stale) {
+    // Signed with a key this client could not load yet (auth away, or a rotation newer than
+    // the last fetch): the reply waits in the queue until the key set can be fetched again.
+    spdlog::warn("reply {}: {}; trying again once the signing keys can be fetched",
+                 reply.message_id, verified.reason);
+    wait_for_key_refresh();
+    requeue(delivery);
+    return std::nullopt;
+  }
   if (!verified.ok()) {
     // Nothing in an untrusted reply is believed. The request it names still fails at once,
     // so the user sees why instead of waiting for a reply that will not come.
@@ -436,6 +445,35 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
   }
   ack(delivery);
   return outcome;
+}
+
+void FileClient::wait_for_key_refresh() {
+  const auto until = std::chrono::steady_clock::now() + verifier_.refresh_possible_in() +
+                     std::chrono::milliseconds(100);
+  while (std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        kPollInterval, until - std::chrono::steady_clock::now()));
+    try {
+      if (connection_) {
+        connection_->keep_alive();
+      }
+    } catch (const broker::BrokerError&) {
+      connection_.reset();  // the next read reconnects
+    }
+  }
+}
+
+void FileClient::requeue(const broker::Delivery& delivery) {
+  if (!connection_ || connection_generation_ != delivered_generation_) {
+    return;  // unacknowledged on a lost connection: it comes again by itself
+  }
+  try {
+    connection_->reject(delivery.delivery_tag, /*requeue=*/true);
+  } catch (const broker::BrokerError& error) {
+    spdlog::warn("could not return reply {} to the queue: {}; it will come again",
+                 delivery.properties.message_id, error.what());
+    connection_.reset();
+  }
 }
 
 bool FileClient::resend_if_expired(const message::FileReply& reply, Pending& pending) {

@@ -149,6 +149,10 @@ class FileClient {
   std::optional<broker::Delivery> next_reply(std::chrono::milliseconds timeout);
   /// Acknowledges a reply; a lost connection only means the broker delivers it again.
   void ack(const broker::Delivery& delivery);
+  /// Gives a reply back to the queue, to be handled again.
+  void requeue(const broker::Delivery& delivery);
+  /// Waits, keeping the connection alive, until the verifier may fetch its key set again.
+  void wait_for_key_refresh();
   /// Resends a request whose token expired while queued, if so configured; true if it did.
   bool resend_if_expired(const message::FileReply& reply, Pending& pending);
 
