@@ -151,6 +151,7 @@ class GridFsStore final : public Store {
     const std::string id = new_file_id();
     mongo::Bson metadata = user_metadata(id, filename, options.metadata);
     mongo::PooledClient client(pool_.get());
+    retry_discards(client);
     ensure_indexes(client, id);
     try {
       return upload(client, id, filename, source, options, *metadata);
@@ -441,13 +442,30 @@ class GridFsStore final : public Store {
     }
   }
 
-  // Best effort after a failed put(): whatever is left is an orphan that sweep() removes.
+  // Best effort after a failed put(). The failure is often the server going away, which makes
+  // this delete fail too, while chunks written just before may still land once it is back:
+  // such ids are tried again before the next upload, and sweep() takes whatever remains.
   void discard_chunks(const mongo::PooledClient& client, const std::string& id) noexcept {
     try {
       delete_matching(client, chunks_name_, *id_filter("files_id", mongo::oid_from_hex(id)), id);
     } catch (const std::exception& error) {
-      spdlog::warn("file {}: could not remove the chunks of a failed upload ({}); sweep() will", id,
-                   error.what());
+      spdlog::warn(
+          "file {}: could not remove the chunks of a failed upload ({}); trying again "
+          "before the next upload",
+          id, error.what());
+      const std::lock_guard lock(discards_mutex_);
+      undiscarded_.push_back(id);
+    }
+  }
+
+  void retry_discards(const mongo::PooledClient& client) noexcept {
+    std::vector<std::string> ids;
+    {
+      const std::lock_guard lock(discards_mutex_);
+      ids.swap(undiscarded_);
+    }
+    for (const std::string& id : ids) {
+      discard_chunks(client, id);
     }
   }
 
@@ -770,6 +788,8 @@ class GridFsStore final : public Store {
   std::string describe_;
   mongo::Pool pool_;
   std::mutex index_mutex_;
+  std::mutex discards_mutex_;
+  std::vector<std::string> undiscarded_;  ///< failed uploads whose chunks may remain
   std::atomic<bool> indexes_ready_{false};
 };
 

@@ -122,6 +122,7 @@ class SqliteStore final : public Store {
                        fmt::format("file {} ('{}'): metadata must be a JSON object, not {}", id,
                                    filename, options.metadata.type_name()));
     }
+    retry_discards();
     try {
       return naming_file(id, [&] { return upload(id, filename, source, options); });
     } catch (...) {
@@ -293,14 +294,31 @@ class SqliteStore final : public Store {
     insert.run();
   }
 
-  // Best effort after a failed put(): whatever is left is an orphan that sweep() removes.
+  // Best effort after a failed put(). The failure is often the database being locked, which
+  // makes this delete fail too: such ids are tried again before the next upload, and sweep()
+  // takes whatever remains.
   void discard_chunks(const std::string& id) noexcept {
     try {
       const std::lock_guard lock(mutex_);
       delete_chunks_locked(id);
     } catch (const std::exception& error) {
-      spdlog::warn("file {}: could not remove the chunks of a failed upload ({}); sweep() will", id,
-                   error.what());
+      spdlog::warn(
+          "file {}: could not remove the chunks of a failed upload ({}); trying again "
+          "before the next upload",
+          id, error.what());
+      const std::lock_guard lock(discards_mutex_);
+      undiscarded_.push_back(id);
+    }
+  }
+
+  void retry_discards() noexcept {
+    std::vector<std::string> ids;
+    {
+      const std::lock_guard lock(discards_mutex_);
+      ids.swap(undiscarded_);
+    }
+    for (const std::string& id : ids) {
+      discard_chunks(id);
     }
   }
 
@@ -425,6 +443,8 @@ class SqliteStore final : public Store {
   }
 
   std::mutex mutex_;
+  std::mutex discards_mutex_;
+  std::vector<std::string> undiscarded_;  ///< failed uploads whose chunks may remain
   sqlite::Database db_;
   std::uint32_t chunk_size_;
 };
