@@ -155,6 +155,59 @@ class Stack:
                               timeout=timeout, env={**os.environ, **(env or {})},
                               stdin=subprocess.DEVNULL)
 
+    # --- faults (tests/e2e/test_faults.py) -------------------------------------------------
+
+    def log_path(self, name: str) -> Path:
+        """The log file of the service started under `name` (it outlives the process)."""
+        return self.logs / f"{name}.log"
+
+    def kill_service(self, name: str, sig: int = signal.SIGKILL):
+        """Sends `sig` to the service's process group at once, without the SIGTERM grace
+        stop_service gives: SIGKILL is a crash, nothing gets cleaned up. Its log stays, so a
+        service started again under the same name appends to it."""
+        process = self.processes.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        process.wait(timeout=15)
+
+    def stop_broker(self):
+        """Stops the stack's own RabbitMQ node and keeps its data directory and port, so that
+        start_broker afterwards is a broker restart: durable queues and persistent messages
+        survive it."""
+        if not self.own_rabbitmq:
+            raise StackError("this stack uses a RabbitMQ node it did not start; not stopping it")
+        self._run_node_script("stop")
+
+    def start_broker(self):
+        """Starts the stack's own RabbitMQ node again on the same port and data directory."""
+        if not self.own_rabbitmq:
+            raise StackError("this stack uses a RabbitMQ node it did not start")
+        self._run_node_script("start", str(self.amqp_port))
+
+    def auth_command(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Runs a claimcheck-auth operator command (rotate-key, add-client, ...) with the
+        configuration the stack's auth server runs with, in its working directory."""
+        return subprocess.run([str(self.binary("auth")), *self.common_args("auth"), *args],
+                              cwd=self.workdir, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+
+    def wait_for_log(self, name: str, text: str, offset: int = 0, timeout: float = 30) -> int:
+        """Waits until the service's log holds `text` after byte `offset` (the log's size before
+        a restart, say); returns the log's size then. Raises StackError naming the service
+        when the text does not come within `timeout`, or when the process exits first."""
+        path = self.log_path(name)
+        deadline = time.monotonic() + timeout
+        needle = text.encode()
+        while time.monotonic() < deadline:
+            self._check_alive(name)
+            with contextlib.suppress(OSError):
+                data = path.read_bytes()
+                if needle in data[offset:]:
+                    return len(data)
+            time.sleep(0.2)
+        raise StackError(f"{name} did not log '{text}' within {timeout:.0f} s\n"
+                         f"{log_tail(path)}")
+
     # --- readiness -------------------------------------------------------------------------
 
     def wait_for_http(self, url: str, name: str, timeout: float = 30):
