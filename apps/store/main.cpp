@@ -190,7 +190,8 @@ int main(int argc, char** argv) {
       throw ConfigError("--safety-window '" + safety_window + "' is not a positive duration");
     }
     window = *parsed_window;
-    store = store::open_store(config);
+    // Only put may create the store; reading a mistyped location must not make an empty one.
+    store = store::open_store(config, /*create_if_missing=*/static_cast<bool>(*put));
   } catch (const std::exception& error) {
     std::cerr << "claimcheck-store: " << error.what() << '\n';
     return kCouldNotRun;

@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "claimcheck/common/http_error.hpp"
+
 namespace claimcheck::registry {
 namespace {
 
@@ -155,7 +157,7 @@ std::string PeerReplicator::send(const Peer& peer, httplib::Client& http,
     }
   }
   if (!result) {
-    return httplib::to_string(result.error());
+    return describe_http_error(result.error());
   }
   // A 404 for a cancel or an override is the peer already agreeing: it holds no such instance.
   const bool must_exist = task.action == ReplicationTask::Action::kHeartbeat ||
@@ -244,7 +246,7 @@ std::optional<json> PeerReplicator::fetch_registry() {
     if (!result || result->status != 200) {
       spdlog::warn(
           "cannot sync from peer {}: {}", peer->url,
-          result ? "HTTP " + std::to_string(result->status) : httplib::to_string(result.error()));
+          result ? "HTTP " + std::to_string(result->status) : describe_http_error(result.error()));
       continue;
     }
     json document = json::parse(result->body, nullptr, /*allow_exceptions=*/false);

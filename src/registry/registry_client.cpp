@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "claimcheck/common/http_error.hpp"
 #include "eureka_codec.hpp"
 
 namespace claimcheck::registry {
@@ -126,7 +127,7 @@ struct RegistryClient::State {
                              : method == "DELETE" ? http.Delete(target, headers)
                                                   : http.Get(target, headers);
     if (!result) {
-      return {0, {}, httplib::to_string(result.error())};
+      return {0, {}, describe_http_error(result.error())};
     }
     return {result->status, result->body, {}};
   }

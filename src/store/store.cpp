@@ -107,11 +107,18 @@ std::unique_ptr<Store> open_store(const std::string& location, const StoreOption
     throw StoreError(StoreErrc::kInvalidArgument,
                      "store location '" + location + "' names no database file");
   }
+  if (!options.create_if_missing) {
+    std::error_code error;
+    if (!std::filesystem::exists(path, error)) {
+      throw StoreError(StoreErrc::kInvalidArgument,
+                       "there is no sqlite store at '" + path + "' (check store.location)");
+    }
+  }
   create_parent_directory(path);
   return open_sqlite_store(path, options.chunk_size);
 }
 
-std::unique_ptr<Store> open_store(const Config& config) {
+std::unique_ptr<Store> open_store(const Config& config, bool create_if_missing) {
   const std::int64_t chunk_size = config.get_int("store.chunk-size", kDefaultChunkSize);
   if (chunk_size < 1 || chunk_size > kMaxChunkSize) {
     throw ConfigError(
@@ -119,7 +126,8 @@ std::unique_ptr<Store> open_store(const Config& config) {
   }
   return open_store(config.get_string("store.location", "sqlite:var/store.db"),
                     {.chunk_size = static_cast<std::uint32_t>(chunk_size),
-                     .bucket = config.get_string("store.bucket", "fs")});
+                     .bucket = config.get_string("store.bucket", "fs"),
+                     .create_if_missing = create_if_missing});
 }
 
 std::string new_file_id(std::chrono::system_clock::time_point now) {

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "claimcheck/common/http_error.hpp"
 #include "claimcheck/token/verifier.hpp"
 #include "http_url.hpp"
 
@@ -33,7 +34,7 @@ RevocationCheck http_introspection_check(std::string introspection_url,
     const auto result = client->Post(url.path, form);
     if (!result) {
       spdlog::warn("cannot ask {} about token {}: {}", introspection_url, verified.jti,
-                   httplib::to_string(result.error()));
+                   describe_http_error(result.error()));
       return RevocationState::kUnknown;
     }
     if (result->status != 200 || result->body.size() > kMaxIntrospectionBytes) {

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "claimcheck/common/http_error.hpp"
 #include "claimcheck/token/verifier.hpp"
 #include "http_url.hpp"
 
@@ -38,7 +39,7 @@ JwksFetcher http_jwks_fetcher(std::string jwks_url, std::chrono::milliseconds ti
       return std::nullopt;
     }
     if (!result) {
-      spdlog::warn("cannot fetch JWKS from {}: {}", jwks_url, httplib::to_string(result.error()));
+      spdlog::warn("cannot fetch JWKS from {}: {}", jwks_url, describe_http_error(result.error()));
       return std::nullopt;
     }
     if (result->status != 200) {
@@ -65,7 +66,7 @@ std::optional<std::string> advertised_issuer(const std::string& base,
   if (!result || result->status != 200 || result->body.size() > kMaxMetadataBytes) {
     spdlog::warn(
         "cannot read authorization server metadata at {}: {}", metadata_url,
-        result ? "HTTP " + std::to_string(result->status) : httplib::to_string(result.error()));
+        result ? "HTTP " + std::to_string(result->status) : describe_http_error(result.error()));
     return std::nullopt;
   }
   const auto metadata = nlohmann::json::parse(result->body, nullptr, /*allow_exceptions=*/false);

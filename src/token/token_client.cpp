@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "claimcheck/common/encoding.hpp"
+#include "claimcheck/common/http_error.hpp"
 #include "http_url.hpp"
 
 namespace claimcheck::token {
@@ -80,7 +81,7 @@ TokenResponse TokenClient::Impl::fetch(const std::optional<FileBinding>& file) c
   const auto result = make_client(*url, timeout)->Post(url->path, headers, form);
   if (!result) {
     throw TokenClientError("unreachable", describe(url_text) + " is unreachable: " +
-                                              httplib::to_string(result.error()));
+                                              describe_http_error(result.error()));
   }
 
   const auto body = nlohmann::json::parse(result->body, nullptr, /*allow_exceptions=*/false);

@@ -8,18 +8,29 @@
 namespace claimcheck {
 namespace {
 
-std::filesystem::path write_yaml(const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() /
-              ("claimcheck-config-" + std::to_string(::getpid()) + ".yaml");
-  std::ofstream(path) << text;
-  return path;
-}
+/// A YAML file in the temp directory, removed when the test is done.
+class YamlFile {
+ public:
+  explicit YamlFile(const std::string& text)
+      : path_(std::filesystem::temp_directory_path() /
+              ("claimcheck-config-" + std::to_string(::getpid()) + ".yaml")) {
+    std::ofstream(path_) << text;
+  }
+  ~YamlFile() { std::filesystem::remove(path_); }
+  YamlFile(const YamlFile&) = delete;
+  YamlFile& operator=(const YamlFile&) = delete;
+
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 TEST(Config, LayersOverridesOverEnvironmentOverFile) {
-  const auto path = write_yaml("broker:\n  host: file-host\n  port: 5672\n  vhost: /\n");
+  const YamlFile file("broker:\n  host: file-host\n  port: 5672\n  vhost: /\n");
   ::setenv("CCTEST_BROKER_PORT", "5673", 1);
   ::setenv("CCTEST_BROKER_VHOST", "env-vhost", 1);
-  const Config config = Config::load(path, "CCTEST_", {"broker.vhost=flag-vhost"});
+  const Config config = Config::load(file.path(), "CCTEST_", {"broker.vhost=flag-vhost"});
   EXPECT_EQ(config.get_string("broker.host", "x"), "file-host");
   EXPECT_EQ(config.get_int("broker.port", 0), 5673);
   EXPECT_EQ(config.get_string("broker.vhost", "x"), "flag-vhost");
@@ -29,28 +40,29 @@ TEST(Config, LayersOverridesOverEnvironmentOverFile) {
 }
 
 TEST(Config, WrongTypeNamesKeyAndFile) {
-  const auto path = write_yaml("broker:\n  port: many\n");
-  const Config config = Config::load(path, "CCTEST_", {});
+  const YamlFile file("broker:\n  port: many\n");
+  const Config config = Config::load(file.path(), "CCTEST_", {});
   try {
     (void)config.get_int("broker.port", 0);
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& error) {
     EXPECT_NE(std::string(error.what()).find("broker.port"), std::string::npos);
-    EXPECT_NE(std::string(error.what()).find(path.string()), std::string::npos);
+    EXPECT_NE(std::string(error.what()).find(file.path().string()), std::string::npos);
   }
 }
 
 // Found by the bad-input review: a nested list gave yaml-cpp's "bad conversion", naming neither
 // the key nor the file.
 TEST(Config, NestedListNamesKeyAndFile) {
-  const auto path = write_yaml("registry:\n  urls: [[http://a/eureka], http://b/eureka]\n");
-  const Config config = Config::load(path, "CCTEST_", {});
+  const YamlFile file("registry:\n  urls: [[http://a/eureka], http://b/eureka]\n");
+  const Config config = Config::load(file.path(), "CCTEST_", {});
   try {
     (void)config.get_list("registry.urls", {});
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& error) {
     EXPECT_NE(std::string(error.what()).find("registry.urls"), std::string::npos) << error.what();
-    EXPECT_NE(std::string(error.what()).find(path.string()), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find(file.path().string()), std::string::npos)
+        << error.what();
   }
 }
 
@@ -60,8 +72,8 @@ TEST(Config, MissingFileAndBadOverrideAreErrors) {
 }
 
 TEST(Config, ParsesDurationsAndLists) {
-  const auto path = write_yaml("lease: 90s\npoll: 250ms\nurls: [a, b]\n");
-  const Config config = Config::load(path, "CCTEST_", {"extra=c, d"});
+  const YamlFile file("lease: 90s\npoll: 250ms\nurls: [a, b]\n");
+  const Config config = Config::load(file.path(), "CCTEST_", {"extra=c, d"});
   EXPECT_EQ(config.get_duration("lease", {}), std::chrono::seconds(90));
   EXPECT_EQ(config.get_duration("poll", {}), std::chrono::milliseconds(250));
   EXPECT_EQ(config.get_list("urls", {}), (std::vector<std::string>{"a", "b"}));

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -42,6 +43,7 @@ class JavaDriverInteropTest(unittest.TestCase):
         cls.classpath = f"{java / 'classes'}:{java / 'lib'}/*"
         cls.uri = os.environ["CLAIMCHECK_TEST_MONGODB_URI"] + "interop_" + secrets.token_hex(4)
         cls.work = Path(tempfile.mkdtemp(prefix="claimcheck-interop-"))
+        cls.addClassCleanup(shutil.rmtree, cls.work, ignore_errors=True)
         cls.inputs = []
         for size in SIZES:
             path = cls.work / f"input-{size}.bin"

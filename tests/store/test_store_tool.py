@@ -5,6 +5,7 @@ Runs under CTest with CLAIMCHECK_BUILD_DIR; needs no server.
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -16,6 +17,7 @@ TOOL = Path(os.environ["CLAIMCHECK_BUILD_DIR"]) / "apps" / "store" / "claimcheck
 class StoreToolTest(unittest.TestCase):
     def setUp(self):
         self.work = Path(tempfile.mkdtemp(prefix="claimcheck-store-tool-"))
+        self.addCleanup(shutil.rmtree, self.work, ignore_errors=True)
         self.location = f"sqlite:{self.work / 'store.db'}"
 
     def run_tool(self, *args: str) -> subprocess.CompletedProcess:
@@ -28,6 +30,16 @@ class StoreToolTest(unittest.TestCase):
         result = self.run_tool("put", str(path), *extra)
         self.assertEqual(result.returncode, 0, result.stderr)
         return json.loads(result.stdout)
+
+    def test_reading_commands_refuse_a_store_that_does_not_exist(self):
+        missing = self.work / "typo" / "store.db"
+        for command in (["stat", "0" * 24], ["get", "0" * 24, str(self.work / "out")],
+                        ["remove", "0" * 24], ["sweep"]):
+            result = subprocess.run([str(TOOL), "--location", f"sqlite:{missing}", *command],
+                                    capture_output=True, text=True, timeout=60)
+            self.assertEqual(result.returncode, 2, command)
+            self.assertIn(f"there is no sqlite store at '{missing}'", result.stderr)
+        self.assertFalse(missing.parent.exists(), "nothing was created")
 
     def test_get_writes_the_verified_file_and_leaves_no_temporary_file(self):
         record = self.put(b"payload" * 1000)
@@ -62,6 +74,7 @@ class StoreToolTest(unittest.TestCase):
     def test_exit_codes_follow_the_readme(self):
         self.assertEqual(self.run_tool("put", str(self.work / "absent")).returncode, 2)
         self.assertEqual(self.run_tool().returncode, 2)
+        self.put(b"makes the store exist")
         self.assertEqual(self.run_tool("stat", "0" * 24).returncode, 1)
         self.assertEqual(self.run_tool("--help").returncode, 0)
 

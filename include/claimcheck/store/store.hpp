@@ -155,6 +155,10 @@ struct StoreOptions {
   std::uint32_t chunk_size = kDefaultChunkSize;
   /// GridFS bucket: collections `<bucket>.files` and `<bucket>.chunks`. Ignored by SQLite.
   std::string bucket = "fs";
+  /// False: an embedded store that does not exist yet is an error instead of a new, empty
+  /// database (for tools that only read, where a mistyped path must not look like an empty
+  /// store). GridFS creates its collections on first write either way.
+  bool create_if_missing = true;
 };
 
 /// Opens a store from a location string:
@@ -173,7 +177,7 @@ std::unique_ptr<Store> open_store(const std::string& location, const StoreOption
 ///   store.bucket      GridFS bucket (default "fs")
 ///   store.chunk-size  bytes per chunk of the files written (default 261120, GridFS's 255 KiB)
 /// Throws ConfigError for a chunk size out of range, StoreError as open_store() does.
-std::unique_ptr<Store> open_store(const Config& config);
+std::unique_ptr<Store> open_store(const Config& config, bool create_if_missing = true);
 
 /// A fresh file id: 24 lower-case hex digits like a MongoDB ObjectId, a 4-byte big-endian
 /// seconds timestamp followed by 8 random bytes.
