@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "chunk_checks.hpp"
+#include "claimcheck/common/encoding.hpp"
 #include "claimcheck/common/sha256.hpp"
 #include "message_id.hpp"
 #include "mongo.hpp"
@@ -216,7 +217,7 @@ class GridFsStore final : public Store {
 
   void remember_message(std::string_view message_id, system_clock::time_point expires_at) override {
     require_message_id(message_id);
-    const std::string id(message_id);
+    const std::string id = message_key(message_id);
     mongo::PooledClient client(pool_.get());
     const mongo::Collection messages = client.collection(database_, messages_name_);
     const mongo::Bson filter(BCON_NEW("_id", BCON_UTF8(id.c_str())));
@@ -232,7 +233,7 @@ class GridFsStore final : public Store {
 
   bool seen_message(std::string_view message_id, system_clock::time_point now) override {
     require_message_id(message_id);
-    const std::string id(message_id);
+    const std::string id = message_key(message_id);
     mongo::PooledClient client(pool_.get());
     const mongo::Collection messages = client.collection(database_, messages_name_);
     const mongo::Bson filter(BCON_NEW("_id", BCON_UTF8(id.c_str()), kExpiresField, "{", "$gt",
@@ -264,6 +265,12 @@ class GridFsStore final : public Store {
     }
     const char* database = mongoc_uri_get_database(uri);
     return fmt::format("mongodb://{}/{}", hosts, database != nullptr ? database : kDefaultDatabase);
+  }
+
+  /// A message id is any bytes (AMQP short strings are binary); stored as hex, so that ids with
+  /// NUL bytes or invalid UTF-8 stay distinct in BSON strings.
+  static std::string message_key(std::string_view message_id) {
+    return to_hex(std::as_bytes(std::span(message_id.data(), message_id.size())));
   }
 
   [[noreturn]] void backend_failure(std::string_view id, std::string_view action,

@@ -323,6 +323,19 @@ TEST_P(StoreContract, SweepDropsExpiredMessageRecordsOnly) {
   EXPECT_TRUE(store_->seen_message("fresh", now));
 }
 
+// Found by the bad-input review: on GridFS, ids that differ after a NUL byte or only in invalid
+// UTF-8 were one record, so the second request was dropped as a duplicate.
+TEST_P(StoreContract, MessageIdsAreComparedByteForByte) {
+  const auto now = system_clock::now();
+  store_->remember_message(std::string("nul\0one", 7), now + hours(1));
+  store_->remember_message("\xff\xfe", now + hours(1));
+
+  EXPECT_FALSE(store_->seen_message(std::string("nul\0two", 7), now));
+  EXPECT_FALSE(store_->seen_message("\xfe\xff", now));
+  EXPECT_TRUE(store_->seen_message(std::string("nul\0one", 7), now));
+  EXPECT_TRUE(store_->seen_message("\xff\xfe", now));
+}
+
 TEST_P(StoreContract, RefusesEmptyAndOverlongMessageIds) {
   const auto later = system_clock::now() + hours(1);
   for (const std::string& id : {std::string(), std::string(kMaxMessageIdBytes + 1, 'x')}) {
