@@ -16,11 +16,17 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <condition_variable>
 #include <deque>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <stop_token>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -218,6 +224,66 @@ class ReleaseBuffersOnExit {
 
 }  // namespace
 
+// rabbitmq-c 0.11 writes a publish without a deadline: a broker that stops reading (frozen, or
+// blocking publishers during a resource alarm) would block it forever once the socket's send
+// buffer is full. The watchdog bounds such a write from a thread of its own, shutting the
+// socket down when the write outlives its deadline, so that the write fails and the connection
+// counts as lost.
+class WriteWatchdog {
+ public:
+  explicit WriteWatchdog(int socket_fd)
+      : socket_fd_(socket_fd), thread_([this](const std::stop_token& stop) { run(stop); }) {}
+  ~WriteWatchdog() {
+    thread_.request_stop();
+    wake_.notify_all();
+  }
+  WriteWatchdog(const WriteWatchdog&) = delete;
+  WriteWatchdog& operator=(const WriteWatchdog&) = delete;
+
+  void arm(Clock::time_point deadline) {
+    {
+      const std::lock_guard lock(mutex_);
+      deadline_ = deadline;
+    }
+    wake_.notify_all();
+  }
+
+  void disarm() {
+    const std::lock_guard lock(mutex_);
+    deadline_.reset();
+  }
+
+  /// True once it had to shut the socket down.
+  [[nodiscard]] bool fired() const { return fired_.load(); }
+
+ private:
+  void run(const std::stop_token& stop) {
+    std::unique_lock lock(mutex_);
+    while (!stop.stop_requested()) {
+      if (!deadline_) {
+        wake_.wait(lock, stop, [this] { return deadline_.has_value(); });
+        continue;
+      }
+      const Clock::time_point deadline = *deadline_;
+      if (wake_.wait_until(lock, stop, deadline, [&] { return deadline_ != deadline; })) {
+        continue;  // disarmed or re-armed in time
+      }
+      if (deadline_ == deadline) {
+        fired_ = true;
+        ::shutdown(socket_fd_, SHUT_RDWR);
+        deadline_.reset();
+      }
+    }
+  }
+
+  int socket_fd_;
+  std::mutex mutex_;
+  std::condition_variable_any wake_;
+  std::optional<Clock::time_point> deadline_;
+  std::atomic<bool> fired_{false};
+  std::jthread thread_;  // last: starts once the members it uses exist
+};
+
 class Connection::Impl {
  public:
   Impl(std::string address, ConnectionStatePtr state)
@@ -275,6 +341,7 @@ class Connection::Impl {
   std::map<amqp_channel_t, IncomingContent> incoming_;
   std::deque<Delivery> deliveries_;
   bool consuming_ = false;
+  std::unique_ptr<WriteWatchdog> write_watchdog_;  // created by the first publish
 };
 
 BrokerError Connection::Impl::error(std::string_view action, std::string_view detail,
@@ -508,14 +575,20 @@ PublishOutcome Connection::Impl::publish(const std::string& exchange,
   const std::string action = "publish to exchange " + quoted(exchange) + " on";
   ensure_channel(kPublishChannel);
 
-  // TODO(broker): amqp_basic_publish writes without a deadline; a broker that stops reading
-  // (resource alarm) blocks it once the socket's send buffer is full. rabbitmq-c 0.11 offers
-  // no bounded publish.
   const EncodedProperties properties(message.properties);
-  check_status(action,
-               amqp_basic_publish(state_.get(), kPublishChannel, as_bytes(exchange),
-                                  as_bytes(routing_key), mandatory ? 1 : 0,
-                                  /*immediate=*/0, properties.get(), as_bytes(message.body)));
+  if (!write_watchdog_) {
+    write_watchdog_ = std::make_unique<WriteWatchdog>(amqp_get_sockfd(state_.get()));
+  }
+  write_watchdog_->arm(Clock::now() + confirm_timeout);
+  const int status = amqp_basic_publish(state_.get(), kPublishChannel, as_bytes(exchange),
+                                        as_bytes(routing_key), mandatory ? 1 : 0, /*immediate=*/0,
+                                        properties.get(), as_bytes(message.body));
+  write_watchdog_->disarm();
+  if (status != AMQP_STATUS_OK && write_watchdog_->fired()) {
+    fail_connection(
+        error(action, fmt::format("the broker took no data for {} ms", confirm_timeout.count())));
+  }
+  check_status(action, status);
   publish_.awaited_tag = ++publish_.last_tag;
   publish_.returned = false;
   publish_.outcome.reset();
@@ -738,6 +811,7 @@ void Connection::Impl::complete_content(amqp_channel_t channel) {
   if (node.mapped().is_return) {
     publish_.returned = true;
   } else {
+    node.mapped().delivery.received_at = std::chrono::system_clock::now();
     deliveries_.push_back(std::move(node.mapped().delivery));
   }
 }

@@ -94,6 +94,27 @@ TEST_F(ConnectionLossTest, PublishToSilentBrokerTimesOut) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, seconds(2));
 }
 
+// Found by the bad-input review: against a frozen broker the client hung for good inside
+// rabbitmq-c's write once the socket's buffers were full. Writes are now bounded too.
+TEST_F(ConnectionLossTest, PublishThatCannotBeWrittenFailsWithinItsTimeout) {
+  auto publisher = Connection::open(proxied_settings_);
+  publisher->declare_queue(queue_);  // opens the channels before the broker goes silent
+  ASSERT_EQ(publisher->publish("", queue_.name, text_message("{}", "before"), kConfirmTimeout),
+            PublishOutcome::kConfirmed);
+  proxy_->freeze();
+
+  // Far more than the socket buffers on both sides of the proxy hold.
+  const std::string body(64 * 1024 * 1024, 'x');
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    (void)publisher->publish("", queue_.name, text_message(body, "stuck"), milliseconds(1000));
+    ADD_FAILURE() << "64 MiB were written to a broker that reads nothing";
+  } catch (const BrokerError& error) {
+    EXPECT_NE(std::string(error.what()).find("took no data"), std::string::npos) << error.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, seconds(5));
+}
+
 TEST_F(ConnectionLossTest, BusyCallerStaysConnectedWithKeepAlive) {
   // A consumer busy for several heartbeat intervals (a large file being processed) keeps its
   // connection by calling keep_alive(); the broker would otherwise close it after two missed
