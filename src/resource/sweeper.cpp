@@ -7,8 +7,10 @@ namespace claimcheck::resource {
 SweepSettings SweepSettings::from_config(const Config& config) {
   SweepSettings settings;
   settings.interval = config.get_duration("lifecycle.sweep-interval", settings.interval);
-  if (settings.interval < std::chrono::milliseconds::zero()) {
-    throw ConfigError("lifecycle.sweep-interval must not be negative (0 turns sweeping off)");
+  if (settings.interval < std::chrono::milliseconds::zero() ||
+      (settings.interval > std::chrono::milliseconds::zero() &&
+       settings.interval < std::chrono::seconds(1))) {
+    throw ConfigError("lifecycle.sweep-interval must be 0 (off) or at least 1s");
   }
   settings.orphan_window = std::chrono::duration_cast<std::chrono::seconds>(
       config.get_duration("lifecycle.orphan-window", settings.orphan_window));

@@ -16,9 +16,6 @@ namespace {
 constexpr std::chrono::milliseconds kPollInterval{500};
 constexpr std::chrono::milliseconds kFirstReconnectDelay{500};
 constexpr std::chrono::milliseconds kMaxReconnectDelay{15'000};
-// The pause before a request goes back to its queue when not even the retry queue takes it:
-// long enough that a broker refusing everything does not see a hot redelivery loop.
-constexpr std::chrono::milliseconds kRequeuePause{1000};
 
 /// Sleeps for `duration` in short steps so a shutdown request is noticed quickly.
 void sleep_unless_stopped(std::chrono::milliseconds duration,
@@ -60,6 +57,10 @@ WorkerSettings WorkerSettings::from_config(const Config& config) {
   settings.prefetch = static_cast<std::uint16_t>(prefetch);
   settings.confirm_timeout =
       config.get_duration("messaging.confirm-timeout", settings.confirm_timeout);
+  if (settings.confirm_timeout <= std::chrono::milliseconds::zero()) {
+    // Zero would count every reply as unconfirmed, however fast the broker answers.
+    throw ConfigError("messaging.confirm-timeout must be positive");
+  }
   const auto max_attempts = config.get_int("messaging.max-attempts", settings.max_attempts);
   if (max_attempts < 1 || max_attempts > 100) {
     throw ConfigError("messaging.max-attempts must be between 1 and 100");
@@ -73,6 +74,11 @@ WorkerSettings WorkerSettings::from_config(const Config& config) {
         "messaging.retry-backoff-max must not be shorter than messaging.retry-backoff");
   }
   settings.dedupe_window = config.get_duration("messaging.dedupe-window", settings.dedupe_window);
+  if (settings.dedupe_window <= std::chrono::milliseconds::zero()) {
+    throw ConfigError(
+        "messaging.dedupe-window must be positive (it is how long redeliveries are "
+        "recognised)");
+  }
   return settings;
 }
 
@@ -235,14 +241,21 @@ void Worker::retry_later(broker::Connection& connection, const broker::Delivery&
   retry.properties.expiration = std::to_string(delay.count());
   retry.properties.persistent = true;
 
-  const auto outcome = connection.publish("", queues_.retry, retry, settings_.confirm_timeout);
+  auto outcome = connection.publish("", queues_.retry, retry, settings_.confirm_timeout);
+  if (outcome == broker::PublishOutcome::kReturned) {
+    // Someone deleted the retry queue: declaring the topology again brings it back.
+    queues_ = broker::declare_request_topology(connection, settings_.destinations, settings_.queue);
+    outcome = connection.publish("", queues_.retry, retry, settings_.confirm_timeout);
+  }
   if (outcome != broker::PublishOutcome::kConfirmed) {
-    spdlog::warn(
-        "request {} failed ({}) and the retry queue {} did not take it; requeueing it "
-        "in {} ms",
-        delivery.properties.message_id, reason, queues_.retry, kRequeuePause.count());
-    std::this_thread::sleep_for(kRequeuePause);
-    connection.reject(delivery.delivery_tag, /*requeue=*/true);
+    // Not even the retry queue takes it: to the dead-letter queue rather than back to the head
+    // of its own queue, from where it would come straight back.
+    dead_lettered_.increment();
+    spdlog::error(
+        "request {} failed ({}) and the retry queue {} did not take it; "
+        "dead-lettering it",
+        delivery.properties.message_id, reason, queues_.retry);
+    connection.reject(delivery.delivery_tag, /*requeue=*/false);
     return;
   }
   retries_.increment();
@@ -290,10 +303,18 @@ bool Worker::publish_reply(broker::Connection& connection, const broker::Deliver
       break;
   }
   reply_failures_.increment();
-  spdlog::warn("reply to request {} was not confirmed; requeueing the request in {} ms",
-               reply.request_message_id, kRequeuePause.count());
-  std::this_thread::sleep_for(kRequeuePause);
-  connection.reject(delivery.delivery_tag, /*requeue=*/true);
+  const int attempt = attempt_of(delivery);
+  if (attempt >= settings_.max_attempts) {
+    // The reply queue keeps refusing (full, or a broker alarm): nothing is left to try.
+    dead_lettered_.increment();
+    spdlog::error(
+        "reply to request {} was not confirmed on attempt {} of {}; dead-lettering "
+        "the request",
+        reply.request_message_id, attempt, settings_.max_attempts);
+    connection.reject(delivery.delivery_tag, /*requeue=*/false);
+    return false;
+  }
+  retry_later(connection, delivery, attempt, "its reply was not confirmed");
   return false;
 }
 

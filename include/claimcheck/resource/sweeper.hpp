@@ -25,8 +25,8 @@ struct SweepSettings {
   /// Orphaned chunks younger than this may belong to an upload still running.
   std::chrono::seconds orphan_window{std::chrono::hours(1)};
 
-  /// Reads lifecycle.sweep-interval and lifecycle.orphan-window. Throws ConfigError for a
-  /// negative interval or an orphan window under a minute.
+  /// Reads lifecycle.sweep-interval and lifecycle.orphan-window. Throws ConfigError for an
+  /// interval under a second (other than 0) or an orphan window under a minute.
   static SweepSettings from_config(const Config& config);
 };
 
