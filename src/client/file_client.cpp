@@ -20,6 +20,12 @@ constexpr std::chrono::milliseconds kPollInterval{500};
 constexpr std::chrono::milliseconds kFirstReconnectDelay{500};
 constexpr std::chrono::milliseconds kMaxReconnectDelay{10'000};
 
+/// A publish that was never confirmed, where at least one attempt may have reached the broker.
+class UnconfirmedPublish : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 std::string default_client_id() {
   std::array<char, 256> host{};
   if (::gethostname(host.data(), host.size() - 1) != 0) {
@@ -62,8 +68,14 @@ ClientSettings ClientSettings::from_config(const Config& config) {
   }
   settings.reply_queue_expires =
       config.get_duration("messaging.reply-queue-expires", settings.reply_queue_expires);
+  if (settings.reply_queue_expires <= std::chrono::milliseconds::zero()) {
+    throw ConfigError("messaging.reply-queue-expires must be positive");
+  }
   settings.confirm_timeout =
       config.get_duration("messaging.confirm-timeout", settings.confirm_timeout);
+  if (settings.confirm_timeout <= std::chrono::milliseconds::zero()) {
+    throw ConfigError("messaging.confirm-timeout must be positive");
+  }
   const auto attempts = config.get_int("messaging.publish-attempts", settings.publish_attempts);
   if (attempts < 1 || attempts > 100) {
     throw ConfigError("messaging.publish-attempts must be between 1 and 100");
@@ -161,6 +173,12 @@ std::string FileClient::send(const std::filesystem::path& path, const std::strin
   request.created_at = message::now_rfc3339();
   try {
     publish(request);
+  } catch (const UnconfirmedPublish& error) {
+    // Removing the file could leave a request that did arrive pointing at nothing.
+    throw std::runtime_error(fmt::format(
+        "'{}' was not confirmed ({}); it may still arrive, so its stored copy stays until it "
+        "expires",
+        path.string(), error.what()));
   } catch (const std::exception& error) {
     try {
       store_.remove(stored.id);
@@ -225,18 +243,24 @@ void FileClient::publish(message::FileRequest& request) {
                                       .count();
   Backoff backoff(kFirstReconnectDelay, kMaxReconnectDelay);
   std::string failure;
+  bool maybe_arrived = false;
   for (int attempt = 1; attempt <= settings_.publish_attempts; ++attempt) {
     if (attempt > 1) {
       ++stats_.publish_retries;
     }
+    bool publishing = false;
     try {
       if (!connection_) {
         recover(failure.empty() ? "the broker connection was lost" : failure);
       }
       request.token = tokens_.access_token();
       outgoing.body = message::encode(request);
+      publishing = true;
       const auto outcome = connection_->publish(settings_.destinations.requests, request.operation,
                                                 outgoing, settings_.confirm_timeout);
+      publishing = false;
+      // No answer is not a no: the broker may have taken the message and lost only the confirm.
+      maybe_arrived = maybe_arrived || outcome == broker::PublishOutcome::kTimedOut;
       if (outcome == broker::PublishOutcome::kConfirmed) {
         ++stats_.requests_confirmed;
         return;
@@ -247,11 +271,17 @@ void FileClient::publish(message::FileRequest& request) {
       failure = outcome == broker::PublishOutcome::kNacked
                     ? "the broker refused the request (nack)"
                     : "the broker did not confirm the request in time";
+      if (outcome == broker::PublishOutcome::kTimedOut) {
+        // A broker that stays silent that long is likely gone; a new connection tells, within
+        // its connect timeout, instead of a second publish into a socket nobody reads.
+        connection_.reset();
+      }
       const auto delay = backoff.next();
       spdlog::warn("request {}: {}; publishing it again in {} ms", request.message_id, failure,
                    delay.count());
       std::this_thread::sleep_for(delay);
     } catch (const broker::BrokerError& error) {
+      maybe_arrived = maybe_arrived || publishing;
       if (error.reply_code() == 406 || error.reply_code() == 404) {
         throw;  // a refused topology or a missing exchange: publishing again cannot help
       }
@@ -270,8 +300,12 @@ void FileClient::publish(message::FileRequest& request) {
       std::this_thread::sleep_for(delay);
     }
   }
-  throw std::runtime_error(
-      fmt::format("{} attempts failed; the last: {}", settings_.publish_attempts, failure));
+  const std::string what =
+      fmt::format("{} attempts failed; the last: {}", settings_.publish_attempts, failure);
+  if (maybe_arrived) {
+    throw UnconfirmedPublish(what);
+  }
+  throw std::runtime_error(what);
 }
 
 std::optional<broker::Delivery> FileClient::next_reply(std::chrono::milliseconds timeout) {
@@ -360,7 +394,13 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
   }
   auto& reply = std::get<message::FileReply>(decoded);
   const auto found = pending_.find(reply.correlation_id);
-  const token::VerifyResult verified = verifier_.verify(reply.token, message::kReplyAuthority);
+  // The token must have been valid when the reply reached this client: replies read off the
+  // socket during a long upload wait in memory until the upload is done.
+  const auto received_at = delivery.received_at == std::chrono::system_clock::time_point{}
+                               ? std::nullopt
+                               : std::optional(delivery.received_at);
+  const token::VerifyResult verified =
+      verifier_.verify(reply.token, message::kReplyAuthority, std::nullopt, received_at);
   if (!verified.ok() && verified.key_set_stale) {
     // Signed with a key this client could not load yet (auth away, or a rotation newer than
     // the last fetch): the reply waits in the queue until the key set can be fetched again.
@@ -400,8 +440,15 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
     return std::nullopt;
   }
   if (found == pending_.end() && !accept_unknown) {
-    spdlog::info("reply {} answers request {} from an earlier run; `listen` shows those",
-                 reply.message_id, reply.correlation_id);
+    // A reply to a run that gave up waiting. It is this run's to clean up after, or its file
+    // would stay until it expires; `listen` is the way to see such replies.
+    spdlog::info("reply {} answers request {} ('{}') of an earlier run: {}; `listen` prints those",
+                 reply.message_id, reply.correlation_id, reply.file_name,
+                 reply.ok() ? "ok" : reply.error_code);
+    answered_.insert(reply.correlation_id);
+    if (!result_flag(reply.result, "deadLettered")) {
+      forget_files({reply.file_id, reply.result_file_id});
+    }
     ack(delivery);
     return std::nullopt;
   }

@@ -379,7 +379,8 @@ struct TokenVerifier::Impl {
   }
 
   VerifyResult check_claims(nlohmann::json claims, std::string_view required_authority,
-                            const std::optional<FileBinding>& file) const;
+                            const std::optional<FileBinding>& file,
+                            std::chrono::system_clock::time_point now) const;
   VerifyResult check_revocation(std::string_view token, VerifyResult verified) const;
 
   const VerifierSettings settings;
@@ -395,7 +396,8 @@ struct TokenVerifier::Impl {
 
 VerifyResult TokenVerifier::Impl::check_claims(nlohmann::json claims,
                                                std::string_view required_authority,
-                                               const std::optional<FileBinding>& file) const {
+                                               const std::optional<FileBinding>& file,
+                                               std::chrono::system_clock::time_point now) const {
   const auto issuer = claims.find("iss");
   if (issuer == claims.end() || *issuer != settings.issuer) {
     return reject(TokenStatus::kWrongIssuer, issuer == claims.end() ? "token has no issuer"
@@ -422,7 +424,6 @@ VerifyResult TokenVerifier::Impl::check_claims(nlohmann::json claims,
   if (!expires_at) {
     return reject(TokenStatus::kMalformed, "token has no exp claim");
   }
-  const auto now = clock();
   const auto seconds_between = [](auto from, auto to) {
     return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(to - from).count());
   };
@@ -514,7 +515,8 @@ std::chrono::milliseconds TokenVerifier::refresh_possible_in() const {
 }
 
 VerifyResult TokenVerifier::verify(std::string_view token, std::string_view required_authority,
-                                   const std::optional<FileBinding>& file) {
+                                   const std::optional<FileBinding>& file,
+                                   std::optional<std::chrono::system_clock::time_point> at) {
   if (token.size() > impl_->settings.max_token_bytes) {
     return reject(TokenStatus::kTooLarge, "token is " + std::to_string(token.size()) +
                                               " bytes; the limit is " +
@@ -570,8 +572,8 @@ VerifyResult TokenVerifier::verify(std::string_view token, std::string_view requ
   if (claims.is_discarded() || !claims.is_object()) {
     return reject(TokenStatus::kMalformed, "token payload is not a JSON object");
   }
-  return impl_->check_revocation(token,
-                                 impl_->check_claims(std::move(claims), required_authority, file));
+  return impl_->check_revocation(token, impl_->check_claims(std::move(claims), required_authority,
+                                                            file, at.value_or(impl_->clock())));
 }
 
 }  // namespace claimcheck::token

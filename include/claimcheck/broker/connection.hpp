@@ -101,6 +101,8 @@ struct Delivery {
   bool redelivered = false;
   std::string exchange;
   std::string routing_key;
+  /// When this connection read the message off the socket (it may be handed out later).
+  std::chrono::system_clock::time_point received_at{};
 };
 
 enum class PublishOutcome {

@@ -166,9 +166,12 @@ class TokenVerifier {
 
   /// Checks `token`; an empty `required_authority` requires none. When `file` is given and the
   /// token carries a file binding, the binding must name that file; with require_file_binding
-  /// the token must carry one.
+  /// the token must carry one. exp, nbf and iat are checked against `at` when given (a time this
+  /// process observed itself, such as when a message arrived; never one taken from a message),
+  /// else against the clock.
   VerifyResult verify(std::string_view token, std::string_view required_authority,
-                      const std::optional<FileBinding>& file = std::nullopt);
+                      const std::optional<FileBinding>& file = std::nullopt,
+                      std::optional<std::chrono::system_clock::time_point> at = std::nullopt);
 
   /// How long until an unknown kid may trigger the next key set fetch (zero: now).
   [[nodiscard]] std::chrono::milliseconds refresh_possible_in() const;
