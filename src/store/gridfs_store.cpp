@@ -450,11 +450,15 @@ class GridFsStore final : public Store {
   }
 
   // Best effort after a failed put(). The failure is often the server going away, which makes
-  // this delete fail too, while chunks written just before may still land once it is back:
-  // such ids are tried again before the next upload, and sweep() takes whatever remains.
+  // this delete fail too, while writes sent just before may still land once it is back: such
+  // ids are tried again before the next upload, and sweep() takes whatever chunks remain.
   void discard_chunks(const mongo::PooledClient& client, const std::string& id) noexcept {
     try {
-      delete_matching(client, chunks_name_, *id_filter("files_id", mongo::oid_from_hex(id)), id);
+      // The files document too: a write that timed out may still have landed, and nobody was
+      // told of this id.
+      const bson_oid_t oid = mongo::oid_from_hex(id);
+      delete_matching(client, files_name_, *id_filter("_id", oid), id);
+      delete_matching(client, chunks_name_, *id_filter("files_id", oid), id);
     } catch (const std::exception& error) {
       spdlog::warn(
           "file {}: could not remove the chunks of a failed upload ({}); trying again "
