@@ -38,6 +38,17 @@ int attempt_of(const broker::Delivery& delivery) {
   return error == std::errc() && end == text.data() + text.size() && attempt >= 1 ? attempt : 1;
 }
 
+/// The request's message id: the AMQP property, or the body's `messageId` for producers that
+/// set no property (Spring's, by default); empty when neither says.
+std::string request_id_of(const broker::Delivery& delivery) {
+  if (!delivery.properties.message_id.empty()) {
+    return delivery.properties.message_id;
+  }
+  const auto decoded = message::decode_request(delivery.body);
+  const auto* request = std::get_if<message::FileRequest>(&decoded);
+  return request != nullptr ? request->message_id : std::string();
+}
+
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -149,7 +160,7 @@ void Worker::consume(broker::Connection& connection, const std::function<bool()>
 }
 
 void Worker::answer(broker::Connection& connection, const broker::Delivery& delivery) {
-  const std::string& message_id = delivery.properties.message_id;
+  const std::string message_id = request_id_of(delivery);
   if (!message_id.empty() && answered_before(message_id)) {
     duplicates_dropped_.increment();
     spdlog::info("request {} was answered before; dropping this redelivery", message_id);

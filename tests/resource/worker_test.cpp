@@ -92,10 +92,12 @@ class WorkerTest : public ::testing::Test {
     return request;
   }
 
-  void publish(const message::FileRequest& request) {
+  /// Publishes `request`; with `set_message_id` false the AMQP property is left out, as
+  /// Spring's producers do, and only the body carries the id.
+  void publish(const message::FileRequest& request, bool set_message_id = true) {
     broker::OutgoingMessage message;
     message.body = message::encode(request);
-    message.properties.message_id = request.message_id;
+    message.properties.message_id = set_message_id ? request.message_id : std::string();
     message.properties.correlation_id = request.correlation_id;
     message.properties.reply_to = kClientId;
     ASSERT_EQ(
@@ -146,6 +148,19 @@ TEST_F(WorkerTest, RequestPublishedTwiceIsAnsweredOnce) {
   ASSERT_EQ(replies(1).size(), 1U);
 
   publish(request);
+
+  EXPECT_TRUE(replies(0).empty());
+  EXPECT_EQ(metric("claimcheck_duplicate_requests_total"), 1U);
+}
+
+// Found by the bad-input review: without the AMQP property, duplicates went undetected.
+TEST_F(WorkerTest, DuplicateWithoutTheAmqpMessageIdIsKnownByTheBodysId) {
+  start_worker();
+  const message::FileRequest request = request_for("no property, id in the body");
+  publish(request, /*set_message_id=*/false);
+  ASSERT_EQ(replies(1).size(), 1U);
+
+  publish(request, /*set_message_id=*/false);
 
   EXPECT_TRUE(replies(0).empty());
   EXPECT_EQ(metric("claimcheck_duplicate_requests_total"), 1U);
