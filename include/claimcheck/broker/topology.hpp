@@ -41,9 +41,9 @@ struct RequestQueueSettings {
   bool dead_letter = true;
   /// messaging.dead-letter-exchange.
   std::string dead_letter_exchange = "DLX";
-  /// messaging.delivery-limit, quorum queues only (default 10; 0 for none): a request delivered
-  /// more often, for instance because it crashes its consumer each time, is dead-lettered by the
-  /// broker itself.
+  /// messaging.delivery-limit, quorum queues only (from_config() defaults it to 10 for them; 0
+  /// for none): a request delivered more often, for instance because it crashes its consumer
+  /// each time, is dead-lettered by the broker itself.
   std::int64_t delivery_limit = 0;
 
   /// Reads the keys above; throws ConfigError for an unknown queue type or a delivery limit on

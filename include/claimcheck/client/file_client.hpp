@@ -7,7 +7,9 @@
 /// times out or loses its connection is published again (same message id, so the resource
 /// server drops a copy that did arrive), after reconnecting with jittered backoff when the
 /// connection is gone; if it finally fails the stored file is removed again, so nothing is left
-/// behind. A store that fails while a file goes in is tried again for the same bounded time.
+/// behind, unless an attempt may have reached the broker (a confirm that never came): the file
+/// then stays until it expires, so that a request that did arrive finds it. A store that fails
+/// while a file goes in is tried again for the same bounded time.
 ///
 /// Replies are accepted only with a valid token carrying the reply authority, matched to
 /// requests by correlation id, and checked against the length and SHA-256 the client computed
