@@ -14,6 +14,7 @@
 #include "chunk_checks.hpp"
 #include "claimcheck/common/encoding.hpp"
 #include "claimcheck/common/sha256.hpp"
+#include "discard_backlog.hpp"
 #include "message_id.hpp"
 #include "mongo.hpp"
 
@@ -464,18 +465,12 @@ class GridFsStore final : public Store {
           "file {}: could not remove the chunks of a failed upload ({}); trying again "
           "before the next upload",
           id, error.what());
-      const std::lock_guard lock(discards_mutex_);
-      undiscarded_.push_back(id);
+      discard_backlog_.add(id);
     }
   }
 
   void retry_discards(const mongo::PooledClient& client) noexcept {
-    std::vector<std::string> ids;
-    {
-      const std::lock_guard lock(discards_mutex_);
-      ids.swap(undiscarded_);
-    }
-    for (const std::string& id : ids) {
+    for (const std::string& id : discard_backlog_.take()) {
       discard_chunks(client, id);
     }
   }
@@ -799,8 +794,7 @@ class GridFsStore final : public Store {
   std::string describe_;
   mongo::Pool pool_;
   std::mutex index_mutex_;
-  std::mutex discards_mutex_;
-  std::vector<std::string> undiscarded_;  ///< failed uploads whose chunks may remain
+  DiscardBacklog discard_backlog_;
   std::atomic<bool> indexes_ready_{false};
 };
 

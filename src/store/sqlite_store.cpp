@@ -11,6 +11,7 @@
 
 #include "chunk_checks.hpp"
 #include "claimcheck/common/sha256.hpp"
+#include "discard_backlog.hpp"
 #include "message_id.hpp"
 #include "sqlite.hpp"
 
@@ -306,18 +307,12 @@ class SqliteStore final : public Store {
           "file {}: could not remove the chunks of a failed upload ({}); trying again "
           "before the next upload",
           id, error.what());
-      const std::lock_guard lock(discards_mutex_);
-      undiscarded_.push_back(id);
+      discard_backlog_.add(id);
     }
   }
 
   void retry_discards() noexcept {
-    std::vector<std::string> ids;
-    {
-      const std::lock_guard lock(discards_mutex_);
-      ids.swap(undiscarded_);
-    }
-    for (const std::string& id : ids) {
+    for (const std::string& id : discard_backlog_.take()) {
       discard_chunks(id);
     }
   }
@@ -443,8 +438,7 @@ class SqliteStore final : public Store {
   }
 
   std::mutex mutex_;
-  std::mutex discards_mutex_;
-  std::vector<std::string> undiscarded_;  ///< failed uploads whose chunks may remain
+  DiscardBacklog discard_backlog_;
   sqlite::Database db_;
   std::uint32_t chunk_size_;
 };
