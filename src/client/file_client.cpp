@@ -427,7 +427,7 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
         "the reply was rejected: its token failed verification (" + verified.reason + ")";
     outcome.elapsed = since(found->second.sent_at);
     forget_files({found->second.request.file_id});
-    answered_.insert(found->first);
+    remember_answered(found->first);
     pending_.erase(found);
     return outcome;
   }
@@ -445,7 +445,7 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
     spdlog::info("reply {} answers request {} ('{}') of an earlier run: {}; `listen` prints those",
                  reply.message_id, reply.correlation_id, reply.file_name,
                  reply.ok() ? "ok" : reply.error_code);
-    answered_.insert(reply.correlation_id);
+    remember_answered(reply.correlation_id);
     if (!result_flag(reply.result, "deadLettered")) {
       forget_files({reply.file_id, reply.result_file_id});
     }
@@ -481,7 +481,7 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
     }
     pending_.erase(found);
   }
-  answered_.insert(reply.correlation_id);
+  remember_answered(reply.correlation_id);
   ++stats_.replies;
   outcome.reply = std::move(reply);
   if (result_flag(outcome.reply.result, "deadLettered")) {
@@ -492,6 +492,19 @@ std::optional<Outcome> FileClient::handle(const broker::Delivery& delivery, bool
   }
   ack(delivery);
   return outcome;
+}
+
+void FileClient::remember_answered(const std::string& correlation_id) {
+  // Duplicates come from redeliveries soon after the first copy; a `listen` that runs for weeks
+  // must not keep every id it ever saw.
+  constexpr std::size_t kMaxRemembered = 100'000;
+  if (answered_.insert(correlation_id).second) {
+    answered_order_.push_back(correlation_id);
+  }
+  if (answered_order_.size() > kMaxRemembered) {
+    answered_.erase(answered_order_.front());
+    answered_order_.pop_front();
+  }
 }
 
 void FileClient::wait_for_key_refresh() {

@@ -23,6 +23,7 @@
 /// Not thread-safe: one thread drives a FileClient and its connection.
 
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
@@ -153,6 +154,8 @@ class FileClient {
   void ack(const broker::Delivery& delivery);
   /// Gives a reply back to the queue, to be handled again.
   void requeue(const broker::Delivery& delivery);
+  /// Notes a request as answered, so that a second reply to it is dropped.
+  void remember_answered(const std::string& correlation_id);
   /// Waits, keeping the connection alive, until the verifier may fetch its key set again.
   void wait_for_key_refresh();
   /// Resends a request whose token expired while queued, if so configured; true if it did.
@@ -174,7 +177,8 @@ class FileClient {
   token::TokenVerifier& verifier_;
   std::string reply_queue_;
   std::map<std::string, Pending> pending_;  ///< by correlation id
-  std::set<std::string> answered_;          ///< correlation ids answered in this run
+  std::set<std::string> answered_;          ///< correlation ids answered lately
+  std::deque<std::string> answered_order_;  ///< the same, oldest first, to forget the oldest
   ClientStats stats_;
   std::optional<std::string> gave_up_;  ///< why recover() gave up, once it has
   /// Counts the connections opened; a delivery's tag is only valid on the one it came from.
