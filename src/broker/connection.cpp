@@ -233,10 +233,6 @@ class WriteWatchdog {
  public:
   explicit WriteWatchdog(int socket_fd)
       : socket_fd_(socket_fd), thread_([this](const std::stop_token& stop) { run(stop); }) {}
-  ~WriteWatchdog() {
-    thread_.request_stop();
-    wake_.notify_all();
-  }
   WriteWatchdog(const WriteWatchdog&) = delete;
   WriteWatchdog& operator=(const WriteWatchdog&) = delete;
 
@@ -281,7 +277,9 @@ class WriteWatchdog {
   std::condition_variable_any wake_;
   std::optional<Clock::time_point> deadline_;
   std::atomic<bool> fired_{false};
-  std::jthread thread_;  // last: starts once the members it uses exist
+  // Last: starts once the members it uses exist, and is stopped (which ends its waits) and
+  // joined first.
+  std::jthread thread_;
 };
 
 class Connection::Impl {

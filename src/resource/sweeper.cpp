@@ -34,14 +34,6 @@ Sweeper::Sweeper(store::Store& store, SweepSettings settings, MetricsRegistry& m
   }
 }
 
-Sweeper::~Sweeper() {
-  if (thread_.joinable()) {
-    thread_.request_stop();
-    wake_.notify_all();
-    thread_.join();
-  }
-}
-
 void Sweeper::run(const std::stop_token& stop) {
   std::unique_lock lock(mutex_);
   while (!stop.stop_requested()) {

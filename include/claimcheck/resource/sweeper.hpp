@@ -33,7 +33,6 @@ struct SweepSettings {
 class Sweeper {
  public:
   Sweeper(store::Store& store, SweepSettings settings, MetricsRegistry& metrics);
-  ~Sweeper();
   Sweeper(const Sweeper&) = delete;
   Sweeper& operator=(const Sweeper&) = delete;
 
@@ -48,7 +47,9 @@ class Sweeper {
   Counter& failures_;
   std::mutex mutex_;
   std::condition_variable_any wake_;
-  std::jthread thread_;  // last: starts once the members it uses exist
+  // Last: starts once the members it uses exist, and is stopped and joined first; a stop
+  // request also ends the wait between sweeps.
+  std::jthread thread_;
 };
 
 }  // namespace claimcheck::resource
