@@ -161,8 +161,20 @@ void Worker::consume(broker::Connection& connection, const std::function<bool()>
 
 void Worker::answer(broker::Connection& connection, const broker::Delivery& delivery) {
   const std::string message_id = request_id_of(delivery);
-  if (!message_id.empty() && answered_before(message_id)) {
+  if (const auto recorded = message_id.empty() ? std::nullopt : recorded_reply(message_id)) {
     duplicates_dropped_.increment();
+    // A redelivery, or a retry of a reply that was not confirmed, may mean the reply never got
+    // out (its confirm was lost with the connection): the recorded reply goes out again, the
+    // request is not processed again. A fresh copy of an answered request (a publish repeated
+    // by its client) was answered with the first one.
+    if (!recorded->empty() && (delivery.redelivered || attempt_of(delivery) > 1)) {
+      spdlog::info(
+          "request {} was answered before; dropping this redelivery and sending the "
+          "recorded reply again",
+          message_id);
+      answer_again(connection, delivery, *recorded);
+      return;
+    }
     spdlog::info("request {} was answered before; dropping this redelivery", message_id);
     connection.ack(delivery.delivery_tag);
     return;
@@ -197,6 +209,12 @@ void Worker::answer(broker::Connection& connection, const broker::Delivery& deli
     handled.reply.result["attempts"] = attempt;
     handled.reply.result["deadLettered"] = !queues_.dead_letter.empty();
   }
+  if (!gave_up && !message_id.empty()) {
+    // Before the reply goes out: were its confirm lost with the connection, the redelivery
+    // finds the record and sends the same reply again instead of processing the request anew
+    // (by then its client may have deleted the file).
+    remember(message_id, handled.reply);
+  }
   if (!publish_reply(connection, delivery, handled.reply)) {
     return;
   }
@@ -209,15 +227,12 @@ void Worker::answer(broker::Connection& connection, const broker::Delivery& deli
     connection.reject(delivery.delivery_tag, /*requeue=*/false);
     return;
   }
-  if (!message_id.empty()) {
-    remember(message_id);
-  }
   spdlog::info("answered request {} for client '{}': {}", message_id, delivery.properties.reply_to,
                handled.reply.ok() ? "ok" : handled.reply.error_code);
   connection.ack(delivery.delivery_tag);
 }
 
-bool Worker::answered_before(const std::string& message_id) {
+std::optional<std::string> Worker::recorded_reply(const std::string& message_id) {
   try {
     return store_.seen_message(message_id, std::chrono::system_clock::now());
   } catch (const store::StoreError& error) {
@@ -225,17 +240,29 @@ bool Worker::answered_before(const std::string& message_id) {
     // turns a lasting outage into a retry.
     spdlog::warn("cannot look up whether request {} was answered: {}; processing it", message_id,
                  error.what());
-    return false;
+    return std::nullopt;
   }
 }
 
-void Worker::remember(const std::string& message_id) {
+void Worker::remember(const std::string& message_id, const message::FileReply& reply) {
   try {
-    store_.remember_message(message_id, std::chrono::system_clock::now() + settings_.dedupe_window);
+    store_.remember_message(message_id, std::chrono::system_clock::now() + settings_.dedupe_window,
+                            message::encode(reply));
   } catch (const store::StoreError& error) {
     spdlog::warn("cannot record request {} as answered: {}; a redelivery would be answered again",
                  message_id, error.what());
   }
+}
+
+void Worker::answer_again(broker::Connection& connection, const broker::Delivery& delivery,
+                          const std::string& recorded) {
+  auto decoded = message::decode_reply(recorded);
+  if (auto* reply = std::get_if<message::FileReply>(&decoded)) {
+    if (!publish_reply(connection, delivery, *reply)) {
+      return;
+    }
+  }
+  connection.ack(delivery.delivery_tag);
 }
 
 void Worker::retry_later(broker::Connection& connection, const broker::Delivery& delivery,

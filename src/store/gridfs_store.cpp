@@ -41,6 +41,8 @@ constexpr const char* kDefaultDatabase = "claimcheck";
 constexpr const char* kShaField = "sha256";
 constexpr const char* kContentTypeField = "contentType";
 constexpr const char* kExpiresField = "expiresAt";
+// The reply an answered-message record keeps.
+constexpr const char* kReplyField = "reply";
 
 std::int64_t to_millis(system_clock::time_point time) {
   return std::chrono::duration_cast<milliseconds>(time.time_since_epoch()).count();
@@ -216,14 +218,17 @@ class GridFsStore final : public Store {
     return result;
   }
 
-  void remember_message(std::string_view message_id, system_clock::time_point expires_at) override {
+  void remember_message(std::string_view message_id, system_clock::time_point expires_at,
+                        std::string_view reply) override {
     require_message_id(message_id);
     const std::string id = message_key(message_id);
     mongo::PooledClient client(pool_.get());
     const mongo::Collection messages = client.collection(database_, messages_name_);
     const mongo::Bson filter(BCON_NEW("_id", BCON_UTF8(id.c_str())));
-    const mongo::Bson update(
-        BCON_NEW("$set", "{", kExpiresField, BCON_DATE_TIME(to_millis(expires_at)), "}"));
+    const std::string reply_text(reply);
+    const mongo::Bson update(BCON_NEW("$set", "{", kExpiresField,
+                                      BCON_DATE_TIME(to_millis(expires_at)), kReplyField,
+                                      BCON_UTF8(reply_text.c_str()), "}"));
     const mongo::Bson opts(BCON_NEW("upsert", BCON_BOOL(true)));
     bson_error_t error;
     if (!mongoc_collection_update_one(messages.get(), filter.get(), update.get(), opts.get(),
@@ -232,7 +237,8 @@ class GridFsStore final : public Store {
     }
   }
 
-  bool seen_message(std::string_view message_id, system_clock::time_point now) override {
+  std::optional<std::string> seen_message(std::string_view message_id,
+                                          system_clock::time_point now) override {
     require_message_id(message_id);
     const std::string id = message_key(message_id);
     mongo::PooledClient client(pool_.get());
@@ -244,13 +250,14 @@ class GridFsStore final : public Store {
         mongoc_collection_find_with_opts(messages.get(), filter.get(), opts.get(), nullptr));
     const bson_t* document = nullptr;
     if (mongoc_cursor_next(cursor.get(), &document)) {
-      return true;
+      bool type_ok = true;
+      return mongo::get_utf8(*document, kReplyField, type_ok).value_or(std::string());
     }
     bson_error_t error;
     if (mongoc_cursor_error(cursor.get(), &error)) {
       backend_failure("(message " + id + ")", "looking up an answered message", error);
     }
-    return false;
+    return std::nullopt;
   }
 
   [[nodiscard]] std::string_view kind() const override { return "gridfs"; }

@@ -20,7 +20,9 @@ Statement::Statement(const Database& db, StatementPtr statement)
     : db_(&db), statement_(std::move(statement)) {}
 
 void Statement::bind(int index, std::string_view text) {
-  if (sqlite3_bind_text64(statement_.get(), index, text.data(), text.size(), SQLITE_TRANSIENT,
+  // SQLite binds a null pointer as NULL; an empty view (whose data() may be null) is "".
+  const char* data = text.data() != nullptr ? text.data() : "";
+  if (sqlite3_bind_text64(statement_.get(), index, data, text.size(), SQLITE_TRANSIENT,
                           SQLITE_UTF8) != SQLITE_OK) {
     db_->fail("binding a text parameter");
   }

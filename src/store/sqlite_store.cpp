@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE TABLE IF NOT EXISTS messages (
   id TEXT PRIMARY KEY NOT NULL,
-  expires_at INTEGER NOT NULL
+  expires_at INTEGER NOT NULL,
+  reply TEXT NOT NULL
 );
 )sql";
 
@@ -188,25 +189,31 @@ class SqliteStore final : public Store {
     return result;
   }
 
-  void remember_message(std::string_view message_id, system_clock::time_point expires_at) override {
+  void remember_message(std::string_view message_id, system_clock::time_point expires_at,
+                        std::string_view reply) override {
     require_message_id(message_id);
     const std::lock_guard lock(mutex_);
     sqlite::Statement upsert = db_.prepare(
-        "INSERT INTO messages (id, expires_at) VALUES (?1, ?2) "
-        "ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at");
+        "INSERT INTO messages (id, expires_at, reply) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, reply = excluded.reply");
     upsert.bind(1, message_id);
     upsert.bind(2, to_millis(expires_at));
+    upsert.bind(3, reply);
     upsert.run();
   }
 
-  bool seen_message(std::string_view message_id, system_clock::time_point now) override {
+  std::optional<std::string> seen_message(std::string_view message_id,
+                                          system_clock::time_point now) override {
     require_message_id(message_id);
     const std::lock_guard lock(mutex_);
     sqlite::Statement select =
-        db_.prepare("SELECT 1 FROM messages WHERE id = ?1 AND expires_at > ?2");
+        db_.prepare("SELECT reply FROM messages WHERE id = ?1 AND expires_at > ?2");
     select.bind(1, message_id);
     select.bind(2, to_millis(now));
-    return select.step();
+    if (!select.step()) {
+      return std::nullopt;
+    }
+    return select.column_text(0);
   }
 
   [[nodiscard]] std::string_view kind() const override { return "sqlite"; }

@@ -312,6 +312,16 @@ TEST_P(StoreContract, RememberingAMessageAgainReplacesItsExpiry) {
   EXPECT_TRUE(store_->seen_message("request-1", now));
 }
 
+TEST_P(StoreContract, AnsweredMessageKeepsItsReply) {
+  const auto now = system_clock::now();
+  store_->remember_message("with-reply", now + hours(1), R"({"response":"ok"})");
+  store_->remember_message("without", now + hours(1));
+
+  EXPECT_EQ(store_->seen_message("with-reply", now),
+            std::optional<std::string>(R"({"response":"ok"})"));
+  EXPECT_EQ(store_->seen_message("without", now), std::optional<std::string>(""));
+}
+
 TEST_P(StoreContract, SweepDropsExpiredMessageRecordsOnly) {
   const auto now = system_clock::now();
   store_->remember_message("old", now - hours(1));

@@ -4,10 +4,11 @@
 /// a RequestHandler, publishes the reply to the `replies` exchange with the resource server's
 /// own token, and acknowledges the request only once the broker confirmed the reply.
 ///
-/// Delivery: at-least-once, with duplicates dropped by message id before any side effect. Once
-/// a reply is confirmed the request's message id is recorded in the store for `dedupe_window`,
-/// so a redelivery (after a lost ack, a restart, or to a competing server) is acknowledged
-/// without being processed or answered again.
+/// Delivery: at-least-once, with duplicates dropped by message id before any side effect. Just
+/// before a reply goes out the request's message id and the reply are recorded in the store for
+/// `dedupe_window`, so a redelivery (after a lost ack or confirm, a restart, or to a competing
+/// server) is never processed again: it is acknowledged, and answered again with the recorded
+/// reply when the first one may not have got out.
 ///
 /// Failures: a request whose processing failed for a reason that may pass (the store is down,
 /// the file or the token's key is not there yet) waits in the retry queue for a growing,
@@ -24,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "claimcheck/broker/connection.hpp"
@@ -73,8 +75,12 @@ class Worker {
  private:
   void consume(broker::Connection& connection, const std::function<bool()>& should_stop);
   void answer(broker::Connection& connection, const broker::Delivery& delivery);
-  /// True when the request was answered before; a store failure counts as "not known".
-  bool answered_before(const std::string& message_id);
+  /// The reply recorded when the request was answered before; std::nullopt when it was not (a
+  /// store failure counts as "not known").
+  std::optional<std::string> recorded_reply(const std::string& message_id);
+  /// Publishes a recorded reply again (with a fresh token) and acknowledges the redelivery.
+  void answer_again(broker::Connection& connection, const broker::Delivery& delivery,
+                    const std::string& recorded);
   /// Puts the request into the retry queue for its next attempt, no sooner than `not_before`;
   /// requeues it after a pause when even that fails.
   void retry_later(broker::Connection& connection, const broker::Delivery& delivery, int attempt,
@@ -84,7 +90,7 @@ class Worker {
   /// not confirm it.
   bool publish_reply(broker::Connection& connection, const broker::Delivery& delivery,
                      message::FileReply& reply);
-  void remember(const std::string& message_id);
+  void remember(const std::string& message_id, const message::FileReply& reply);
 
   WorkerSettings settings_;
   broker::BrokerSettings broker_;

@@ -123,16 +123,20 @@ class Store {
   virtual SweepResult sweep(std::chrono::system_clock::time_point now,
                             std::chrono::seconds safety_window) = 0;
 
-  /// Records that the request `message_id` has been answered, until `expires_at`; recording an
-  /// id again replaces its expiry. Consumers keep these records beside the files so that a
-  /// restarted or competing consumer still recognises a redelivered request. Throws
-  /// StoreError(kInvalidArgument) for an empty id or one longer than kMaxMessageIdBytes.
+  /// Records that the request `message_id` has been answered with `reply` (the reply's body, so
+  /// that a redelivery can be answered again without processing the request twice), until
+  /// `expires_at`; recording an id again replaces its record. Consumers keep these records
+  /// beside the files so that a restarted or competing consumer still recognises a redelivered
+  /// request. Throws StoreError(kInvalidArgument) for an empty id or one longer than
+  /// kMaxMessageIdBytes.
   virtual void remember_message(std::string_view message_id,
-                                std::chrono::system_clock::time_point expires_at) = 0;
+                                std::chrono::system_clock::time_point expires_at,
+                                std::string_view reply = {}) = 0;
 
-  /// True when `message_id` was recorded and its record expires after `now`.
-  virtual bool seen_message(std::string_view message_id,
-                            std::chrono::system_clock::time_point now) = 0;
+  /// The reply recorded for `message_id` when it was recorded and its record expires after
+  /// `now`; std::nullopt otherwise.
+  virtual std::optional<std::string> seen_message(std::string_view message_id,
+                                                  std::chrono::system_clock::time_point now) = 0;
 
   /// "sqlite" or "gridfs": the value of a message's `store` field.
   [[nodiscard]] virtual std::string_view kind() const = 0;
